@@ -1,0 +1,111 @@
+/**
+ * The one error family of the bot (conventions.md C4). Every third-party error is converted at its boundary
+ * into a `BotError` with a stable `code`; code decides behaviour, never `message` substrings.
+ * `message` is for operators and logs (it never holds tokens, links or user text); users see the
+ * text of `userMessageFor(code)` instead.
+ */
+export type BotErrorCode =
+  | 'CONFIG_INVALID'
+  | 'AUTH_REJECTED'
+  | 'TENANT_NOT_ALLOWED'
+  | 'BAD_REQUEST'
+  | 'APPROVAL_NOT_FOUND'
+  | 'APPROVAL_FORBIDDEN'
+  | 'APPROVAL_ALREADY_DECIDED'
+  | 'APPROVAL_EXPIRED'
+  | 'CONSENT_LINK_REJECTED'
+  | 'CONSENT_FORBIDDEN'
+  | 'FOUNDRY_RATE_LIMITED'
+  | 'FOUNDRY_UNAVAILABLE'
+  | 'FOUNDRY_TIMEOUT'
+  | 'FOUNDRY_REJECTED'
+  | 'FOUNDRY_NOT_FOUND'
+  | 'FOUNDRY_UNAUTHORIZED'
+  | 'FOUNDRY_FORBIDDEN'
+  | 'FOUNDRY_UNANSWERED_APPROVALS'
+  | 'FOUNDRY_BUSY'
+  | 'FOUNDRY_FAILED'
+  | 'STREAM_INTERRUPTED'
+  | 'IDENTITY_UNAVAILABLE'
+  | 'STORAGE_CONFLICT'
+  | 'SHUTTING_DOWN'
+  | 'INTERNAL';
+
+export interface BotErrorOptions {
+  cause?: unknown;
+  /** Machine-readable extras (ids, counts, statuses). Never secrets or user text. */
+  details?: Readonly<Record<string, unknown>>;
+}
+
+export class BotError extends Error {
+  readonly code: BotErrorCode;
+  readonly details: Readonly<Record<string, unknown>>;
+
+  constructor(code: BotErrorCode, message: string, options: BotErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'BotError';
+    this.code = code;
+    this.details = options.details ?? {};
+  }
+
+  /** Logs and JSON output never carry the cause chain (it may hold request bodies or headers). */
+  toJSON(): Record<string, unknown> {
+    return { name: this.name, code: this.code, message: this.message, details: this.details };
+  }
+}
+
+export function isBotError(err: unknown, code?: BotErrorCode): err is BotError {
+  return err instanceof BotError && (code === undefined || err.code === code);
+}
+
+/** Short, specific texts shown to users. One table, so wording stays consistent (conventions.md C4). */
+const USER_TEXT: Record<BotErrorCode, string> = {
+  CONFIG_INVALID: 'The bot is misconfigured. Please tell your administrator.',
+  AUTH_REJECTED: 'You are not permitted to use this agent.',
+  TENANT_NOT_ALLOWED: 'Your organisation is not permitted to use this agent.',
+  BAD_REQUEST: 'That request could not be understood.',
+  APPROVAL_NOT_FOUND: 'This approval request is no longer available.',
+  APPROVAL_FORBIDDEN: 'Only the person who asked (or a named approver) can decide this request.',
+  APPROVAL_ALREADY_DECIDED: 'This request has already been decided.',
+  APPROVAL_EXPIRED: 'This approval request has expired.',
+  CONSENT_LINK_REJECTED: 'This tool needs authorization, but the sign-in link could not be verified.',
+  CONSENT_FORBIDDEN: 'This sign-in is shared by everyone using the bot, so only an administrator can complete it.',
+  FOUNDRY_RATE_LIMITED: 'The agent is busy right now (throttled). Please try again in a moment.',
+  FOUNDRY_UNAVAILABLE: 'The agent is unavailable right now. Please try again later.',
+  FOUNDRY_TIMEOUT: 'The agent took too long to answer.',
+  FOUNDRY_REJECTED: 'The agent could not process that request.',
+  FOUNDRY_NOT_FOUND: 'The configured agent was not found. Please tell your administrator.',
+  FOUNDRY_UNAUTHORIZED: 'The bot could not sign in to the agent service. Please tell your administrator.',
+  FOUNDRY_FORBIDDEN: 'You are not permitted to use this agent.',
+  FOUNDRY_UNANSWERED_APPROVALS: 'An earlier approval request was still open. Please send your message again.',
+  FOUNDRY_BUSY: 'The agent is still working on your last message.',
+  FOUNDRY_FAILED: 'The agent ran into a problem while answering.',
+  STREAM_INTERRUPTED: 'The answer was interrupted.',
+  IDENTITY_UNAVAILABLE: 'Your sign-in could not be completed. Please sign in again.',
+  STORAGE_CONFLICT: 'Something changed at the same time. Please try again.',
+  SHUTTING_DOWN: 'The bot is restarting. Please send your message again in a moment.',
+  INTERNAL: 'Something went wrong on our side.',
+};
+
+export function userMessageFor(code: BotErrorCode): string {
+  return USER_TEXT[code];
+}
+
+/** Whether offering the user a Retry button makes sense for this failure. */
+export function isRetryable(code: BotErrorCode): boolean {
+  switch (code) {
+    case 'FOUNDRY_RATE_LIMITED':
+    case 'FOUNDRY_UNAVAILABLE':
+    case 'FOUNDRY_TIMEOUT':
+    case 'FOUNDRY_FAILED':
+    case 'FOUNDRY_UNANSWERED_APPROVALS':
+    case 'FOUNDRY_BUSY':
+    case 'STREAM_INTERRUPTED':
+    case 'STORAGE_CONFLICT':
+    case 'SHUTTING_DOWN':
+    case 'INTERNAL':
+      return true;
+    default:
+      return false;
+  }
+}
