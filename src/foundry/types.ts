@@ -110,9 +110,7 @@ export interface ApprovalDecision {
  * conversation (consent continuation in conversation mode, §6.2).
  */
 export type TurnInput =
-  | { kind: 'text'; text: string }
-  | { kind: 'approvals'; decisions: ApprovalDecision[] }
-  | { kind: 'none' };
+  { kind: 'text'; text: string } | { kind: 'approvals'; decisions: ApprovalDecision[] } | { kind: 'none' };
 
 export interface TurnRequest {
   agent: AgentRef;

@@ -1,0 +1,367 @@
+import OpenAI from 'openai';
+import type { AccessToken, TokenCredential } from '@azure/identity';
+import { BotError } from '../errors';
+import type { Logger } from '../observability/logger';
+import { fromIdentityError, fromOpenAIError, isAbortLike } from './errors';
+import { toAgentEvents } from './events';
+import type { AgentEvent, FoundryClient, StreamOptions, TurnRequest } from './types';
+import { FOUNDRY_SCOPE } from './types';
+
+/**
+ * The Foundry port implemented on ONE `openai` client (foundry-protocol.md §1.4) pointed at
+ * `${projectEndpoint}/openai/v1`.
+ *
+ * Retry policy lives in exactly one place (conventions.md C11): the SDK's own `maxRetries` / `timeout`,
+ * configured once here. It retries 408/409/429/≥500 and connection failures *before* a stream starts, honours
+ * `retry-after-ms` / `Retry-After`, and backs off 0.5·2ⁿ s with jitter otherwise. Nothing after the first
+ * byte of a stream is retried, by the SDK or by this module.
+ *
+ * Identity is per call: each request carries `Authorization: Bearer <token>` from the caller's
+ * `TokenCredential` (scope {@link FOUNDRY_SCOPE}), so the same client serves the bot's identity and per-user
+ * identities (§1.3).
+ */
+
+/** `agent_reference` as Foundry expects it (§1.5). Never the deprecated top-level `agent` key. */
+export interface AgentReferenceWire {
+  type: 'agent_reference';
+  name: string;
+  version?: string;
+}
+
+/** The streaming request body the client sends: the openai type plus Foundry's `agent_reference`. */
+export type FoundryResponseBody = OpenAI.Responses.ResponseCreateParamsStreaming & {
+  agent_reference: AgentReferenceWire;
+};
+
+/** Options of {@link createFoundryClient}. */
+export interface FoundryClientOptions {
+  /** `https://<resource>.services.ai.azure.com/api/projects/<project>`; a trailing `/` is tolerated. */
+  projectEndpoint: string;
+  /**
+   * Per-attempt time allowed until response headers arrive (the SDK `timeout`). Expiry is retried like a
+   * connection failure, then surfaces as `FOUNDRY_TIMEOUT`. Config default 45 s.
+   */
+  timeoutMs: number;
+  /**
+   * Longest silence allowed between two SSE events once a stream has started (reliability-plan STR-02).
+   * Expiry aborts the request and ends the iterator with `STREAM_INTERRUPTED` (`reason: 'idle_timeout'`),
+   * handled like a cut stream (STR-01). Config default 30 s.
+   */
+  idleTimeoutMs: number;
+  /** SDK retries before a stream starts (attempts = maxRetries + 1). Config default 2. */
+  maxRetries: number;
+  log: Logger;
+  /** Test seam: the fetch implementation (default: the global fetch). */
+  fetch?: typeof fetch;
+}
+
+/**
+ * Builds the `POST /openai/v1/responses` body for a turn (§1.5, §2):
+ * `agent_reference` (+ `version` when pinned), `stream: true`; `conversation` in conversation mode, or
+ * `previous_response_id` when present in previous_response mode (never both); `input` as a string for text,
+ * as `mcp_approval_response` items for approvals, absent for `none`. Never `agent`, `tools`, `tool_choice`,
+ * `text`, `model` or `instructions`.
+ *
+ * @throws BotError('BAD_REQUEST') for an empty conversation id or an approvals input without decisions.
+ */
+export function buildResponseBody(req: TurnRequest): FoundryResponseBody {
+  const body: FoundryResponseBody = {
+    agent_reference: {
+      type: 'agent_reference',
+      name: req.agent.name,
+      ...(req.agent.version !== undefined ? { version: req.agent.version } : {}),
+    },
+    stream: true,
+  };
+  const thread = req.thread;
+  if (thread.mode === 'conversation') {
+    if (thread.conversationId.length === 0)
+      throw new BotError('BAD_REQUEST', 'empty Foundry conversation id');
+    body.conversation = thread.conversationId;
+  } else if (thread.previousResponseId !== undefined && thread.previousResponseId.length > 0) {
+    body.previous_response_id = thread.previousResponseId;
+  }
+  const input = req.input;
+  switch (input.kind) {
+    case 'text':
+      body.input = input.text;
+      break;
+    case 'approvals':
+      if (input.decisions.length === 0)
+        throw new BotError('BAD_REQUEST', 'approvals input without decisions');
+      body.input = input.decisions.map((d): OpenAI.Responses.ResponseInputItem.McpApprovalResponse => ({
+        type: 'mcp_approval_response',
+        approval_request_id: d.requestId,
+        approve: d.approve,
+        ...(d.reason !== undefined ? { reason: d.reason } : {}),
+      }));
+      break;
+    case 'none':
+      break;
+  }
+  return body;
+}
+
+/** Internal marker: the caller's signal fired while we were waiting on something that ignores it. */
+class CallerAbort extends Error {
+  constructor() {
+    super('aborted by the caller');
+    this.name = 'AbortError';
+  }
+}
+
+/** Rejects as soon as `signal` aborts, even if `promise` does not watch the signal (e.g. SDK retry sleeps). */
+function raceAbort<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (signal === undefined) return promise;
+  // The loser must never become an unhandled rejection.
+  promise.catch(() => undefined);
+  if (signal.aborted) return Promise.reject(new CallerAbort());
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(new CallerAbort());
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (v) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(v);
+      },
+      (e: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(e instanceof Error ? e : new Error(String(e)));
+      },
+    );
+  });
+}
+
+/**
+ * Iterates `src`, failing fast when `signal` aborts and calling `onIdle` when no item arrives for `idleMs`.
+ * The idle clock runs only while waiting on upstream, not while the consumer handles an item, so a slow
+ * consumer (Teams throttling) is never blamed on Foundry.
+ */
+async function* guard<T>(
+  src: AsyncIterable<T>,
+  idleMs: number,
+  signal: AbortSignal,
+  onIdle: () => void,
+): AsyncGenerator<T> {
+  const it = src[Symbol.asyncIterator]();
+  let rejectStop: (e: Error) => void = () => undefined;
+  const stopped = new Promise<never>((_, reject) => {
+    rejectStop = reject;
+  });
+  stopped.catch(() => undefined);
+  const onAbort = (): void => rejectStop(new CallerAbort());
+  signal.addEventListener('abort', onAbort, { once: true });
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    for (;;) {
+      if (signal.aborted) throw new CallerAbort();
+      timer = setTimeout(onIdle, idleMs);
+      const next = it.next();
+      next.catch(() => undefined);
+      const r = await Promise.race([next, stopped]);
+      clearTimeout(timer);
+      if (r.done === true) return;
+      yield r.value;
+    }
+  } finally {
+    clearTimeout(timer);
+    signal.removeEventListener('abort', onAbort);
+    // Lets the SDK stream release its reader / abort its request; never awaited (it may be mid-read).
+    void Promise.resolve()
+      .then(() => it.return?.())
+      .catch(() => undefined);
+  }
+}
+
+function withDetails(err: BotError, extra: Record<string, unknown>): BotError {
+  return new BotError(err.code, err.message, {
+    cause: err.cause ?? err,
+    details: { ...extra, ...err.details },
+  });
+}
+
+/** Adapts the SDK's console-style logger to ours (message only; the SDK's debug records carry headers). */
+function sdkLogger(log: Logger): NonNullable<ConstructorParameters<typeof OpenAI>[0]>['logger'] {
+  const message = (m: unknown): { message: string } => ({ message: typeof m === 'string' ? m : '' });
+  return {
+    error: (m: unknown) => log.error('openai.sdk', message(m)),
+    warn: (m: unknown) => log.warn('openai.sdk', message(m)),
+    info: (m: unknown) => log.debug('openai.sdk', message(m)),
+    debug: () => undefined,
+  };
+}
+
+/**
+ * Creates the Foundry client (see the module comment for the retry and identity model).
+ *
+ * `streamTurn` failures, all as `BotError`:
+ * - before the stream starts (after SDK retries): the codes of {@link fromOpenAIError} — e.g. `FOUNDRY_TIMEOUT`
+ *   when no headers arrive within `timeoutMs` on the last attempt, `FOUNDRY_RATE_LIMITED`, `FOUNDRY_UNAVAILABLE`;
+ *   `IDENTITY_UNAVAILABLE` when the credential cannot produce a token;
+ * - caller abort (any time): `STREAM_INTERRUPTED`, `details.reason: 'aborted'`;
+ * - idle stall longer than `idleTimeoutMs`: `STREAM_INTERRUPTED`, `details.reason: 'idle_timeout'` (chosen over
+ *   FOUNDRY_TIMEOUT because the plan handles STR-02 as STR-01: the consumer keeps the partial text);
+ * - connection cut or stream ended without a terminal event: `STREAM_INTERRUPTED`, `details.reason`
+ *   `'connection_lost'` / `'no_terminal_event'`;
+ * - an `error` SSE event: `FOUNDRY_FAILED` (`details.code`).
+ * After the stream started, `details` also carry `responseId` (when known) and `partialTextLength`.
+ */
+export function createFoundryClient(opts: FoundryClientOptions): FoundryClient {
+  const log = opts.log.child('foundry');
+  const baseURL = `${opts.projectEndpoint.replace(/\/+$/, '')}/openai/v1`;
+  const client = new OpenAI({
+    baseURL,
+    // Placeholder only: every request sets its own Authorization header from the caller's credential.
+    apiKey: 'per-request-entra-token',
+    organization: null,
+    project: null,
+    maxRetries: opts.maxRetries,
+    timeout: opts.timeoutMs,
+    logger: sdkLogger(log),
+    logLevel: 'info',
+    ...(opts.fetch !== undefined ? { fetch: opts.fetch } : {}),
+  });
+
+  async function authorization(
+    credential: TokenCredential,
+    signal: AbortSignal | undefined,
+  ): Promise<string> {
+    let token: AccessToken | null;
+    try {
+      token = await raceAbort(
+        credential.getToken(FOUNDRY_SCOPE, signal !== undefined ? { abortSignal: signal } : {}),
+        signal,
+      );
+    } catch (e) {
+      if (signal?.aborted === true || isAbortLike(e)) throw e;
+      throw fromIdentityError(e);
+    }
+    if (token === null || token.token.length === 0) {
+      throw new BotError('IDENTITY_UNAVAILABLE', 'the credential returned no Foundry access token');
+    }
+    return `Bearer ${token.token}`;
+  }
+
+  async function* streamTurn(req: TurnRequest, so: StreamOptions): AsyncGenerator<AgentEvent> {
+    const startedAt = Date.now();
+    const caller = so.signal;
+    const watchdog = new AbortController();
+    const signal = caller !== undefined ? AbortSignal.any([caller, watchdog.signal]) : watchdog.signal;
+    let idleFired = false;
+    let streaming = false;
+    let responseId: string | undefined;
+    let partialTextLength = 0;
+    const progress = (): Record<string, unknown> =>
+      streaming ? { ...(responseId !== undefined ? { responseId } : {}), partialTextLength } : {};
+
+    const classify = (e: unknown): BotError => {
+      if (caller?.aborted === true) {
+        return new BotError('STREAM_INTERRUPTED', 'Foundry turn aborted by the caller', {
+          cause: e,
+          details: { ...progress(), reason: 'aborted' },
+        });
+      }
+      if (idleFired) {
+        return new BotError(
+          'STREAM_INTERRUPTED',
+          `Foundry stream idle for more than ${opts.idleTimeoutMs} ms`,
+          {
+            cause: e,
+            details: { ...progress(), reason: 'idle_timeout', idleTimeoutMs: opts.idleTimeoutMs },
+          },
+        );
+      }
+      if (e instanceof BotError) return streaming ? withDetails(e, progress()) : e;
+      if (!streaming) return fromOpenAIError(e);
+      if (e instanceof OpenAI.APIError && !(e instanceof OpenAI.APIConnectionError)) {
+        return withDetails(fromOpenAIError(e), progress());
+      }
+      return new BotError('STREAM_INTERRUPTED', 'the Foundry stream was cut', {
+        cause: e,
+        details: {
+          ...progress(),
+          reason: 'connection_lost',
+          errorName: e instanceof Error ? e.name : typeof e,
+        },
+      });
+    };
+
+    try {
+      const body = buildResponseBody(req);
+      log.debug('foundry.turn.start', {
+        threading: req.thread.mode,
+        inputKind: req.input.kind,
+        agent: req.agent.name,
+      });
+      const auth = await authorization(so.credential, caller);
+      // The agent_reference must be in the FIRST argument: a second-argument `{ body }` would replace the
+      // whole body on a plain client (§1.4 pitfall).
+      const stream = await raceAbort(
+        client.responses.create(body, {
+          headers: { Authorization: auth },
+          signal,
+          ...(so.maxRetries !== undefined ? { maxRetries: so.maxRetries } : {}),
+        }),
+        caller,
+      );
+      streaming = true;
+      const raw = guard<unknown>(stream, opts.idleTimeoutMs, signal, () => {
+        idleFired = true;
+        watchdog.abort();
+      });
+      for await (const ev of toAgentEvents(raw, log)) {
+        if (ev.type === 'turn.started') responseId = ev.responseId;
+        else if (ev.type === 'text.delta') partialTextLength += ev.text.length;
+        else if (ev.type === 'turn.end') {
+          log.info('foundry.turn.end', {
+            responseId: ev.outcome.responseId,
+            status: ev.outcome.status,
+            approvals: ev.outcome.approvals.length,
+            consents: ev.outcome.consents.length,
+            durationMs: Date.now() - startedAt,
+          });
+        }
+        yield ev;
+      }
+    } catch (e) {
+      const err = classify(e);
+      log.warn('foundry.turn.failed', {
+        code: err.code,
+        details: err.details,
+        durationMs: Date.now() - startedAt,
+      });
+      throw err;
+    } finally {
+      // Closes the HTTP stream when the consumer stops early, and releases the idle timer.
+      watchdog.abort();
+    }
+  }
+
+  return {
+    streamTurn: (req, so) => streamTurn(req, so),
+
+    async createConversation({ credential, signal }): Promise<string> {
+      try {
+        const auth = await authorization(credential, signal);
+        const conv = await raceAbort(
+          client.conversations.create(
+            {},
+            { headers: { Authorization: auth }, ...(signal !== undefined ? { signal } : {}) },
+          ),
+          signal,
+        );
+        return conv.id;
+      } catch (e) {
+        const err =
+          signal?.aborted === true
+            ? new BotError('STREAM_INTERRUPTED', 'conversation creation aborted by the caller', {
+                cause: e,
+                details: { reason: 'aborted' },
+              })
+            : fromOpenAIError(e);
+        log.warn('foundry.conversation.failed', { code: err.code, details: err.details });
+        throw err;
+      }
+    },
+  };
+}

@@ -1,0 +1,226 @@
+import {
+  AggregateAuthenticationError,
+  AuthenticationError as IdentityAuthenticationError,
+  AuthenticationRequiredError,
+  CredentialUnavailableError,
+} from '@azure/identity';
+import {
+  APIConnectionError,
+  APIConnectionTimeoutError,
+  APIError,
+  APIUserAbortError,
+  AuthenticationError,
+  BadRequestError,
+  ConflictError,
+  InternalServerError,
+  NotFoundError,
+  PermissionDeniedError,
+  RateLimitError,
+} from 'openai';
+import { BotError } from '../errors';
+
+/**
+ * The Foundry boundary of the error hierarchy (conventions.md C4): every failure of the `openai` SDK or of
+ * `@azure/identity` becomes a `BotError` with a stable code here, and nowhere else.
+ *
+ * `details` carry only machine-readable facts — `status`, `requestId` (x-request-id), Foundry's error `code`
+ * and `param`, and for unanswered approvals the `pendingRequestIds`. Foundry's message text is never copied
+ * into a BotError message or into details, so nothing the service wrote reaches a user.
+ */
+
+/**
+ * The documented 400 text for a turn sent while approval requests are still open (foundry-protocol.md §6.3,
+ * §7.2). Foundry gives this case no error code, so this prefix is the one place a message is inspected.
+ */
+export const UNANSWERED_APPROVALS_PREFIX = 'The following MCP approval requests do not have an approval:';
+
+/** Opaque id tokens as they appear in the unanswered-approvals list (ids are opaque; `mcpr_` is not assumed). */
+const ID_TOKEN = /^[A-Za-z0-9_-]{1,256}$/;
+
+/** Fields of the APIError that are safe to carry (no message text, no headers beyond the request id). */
+function apiDetails(err: {
+  readonly status: number | undefined;
+  readonly requestID: string | null | undefined;
+  readonly code: string | null | undefined;
+  readonly param: string | null | undefined;
+}): Record<string, unknown> {
+  const d: Record<string, unknown> = {};
+  if (err.status !== undefined) d['status'] = err.status;
+  if (typeof err.requestID === 'string' && err.requestID.length > 0) d['requestId'] = err.requestID;
+  if (typeof err.code === 'string' && err.code.length > 0) d['code'] = err.code;
+  if (typeof err.param === 'string' && err.param.length > 0) d['param'] = err.param;
+  return d;
+}
+
+/** Foundry's inner `error.message`, read only to recognise the unanswered-approvals case. */
+function bodyMessage(err: { readonly error: unknown }): string | undefined {
+  const inner = err.error;
+  if (typeof inner === 'object' && inner !== null && 'message' in inner) {
+    const m = (inner as { message?: unknown }).message;
+    return typeof m === 'string' ? m : undefined;
+  }
+  return undefined;
+}
+
+/**
+ * Parses the ids listed after {@link UNANSWERED_APPROVALS_PREFIX}. Returns `undefined` when the message is a
+ * different 400. Ids are separated by commas and/or whitespace; a trailing period is tolerated.
+ */
+export function parseUnansweredApprovals(message: string): string[] | undefined {
+  const trimmed = message.trimStart();
+  if (!trimmed.startsWith(UNANSWERED_APPROVALS_PREFIX)) return undefined;
+  const rest = trimmed.slice(UNANSWERED_APPROVALS_PREFIX.length);
+  const ids = rest
+    .split(/[\s,;]+/)
+    .map((t) => t.replace(/[.]+$/, ''))
+    .filter((t) => ID_TOKEN.test(t));
+  return [...new Set(ids)];
+}
+
+/** Whether an error is a fetch/DOM abort (`AbortError`), regardless of the class that carries it. */
+export function isAbortLike(err: unknown): boolean {
+  return (
+    err instanceof APIUserAbortError ||
+    (typeof err === 'object' && err !== null && 'name' in err && err.name === 'AbortError')
+  );
+}
+
+/** Whether `err` comes from `@azure/identity` (a token could not be obtained). */
+export function isIdentityError(err: unknown): boolean {
+  return (
+    err instanceof CredentialUnavailableError ||
+    err instanceof IdentityAuthenticationError ||
+    err instanceof AggregateAuthenticationError ||
+    err instanceof AuthenticationRequiredError
+  );
+}
+
+/**
+ * Maps a token-acquisition failure (`TokenCredential.getToken`) to `IDENTITY_UNAVAILABLE`. A `BotError`
+ * thrown by a custom credential (e.g. the on-behalf-of wrapper) is passed through unchanged.
+ */
+export function fromIdentityError(err: unknown): BotError {
+  if (err instanceof BotError) return err;
+  const details: Record<string, unknown> = { errorName: err instanceof Error ? err.name : typeof err };
+  if (err instanceof IdentityAuthenticationError) details['status'] = err.statusCode;
+  return new BotError('IDENTITY_UNAVAILABLE', 'could not obtain a Foundry access token', {
+    cause: err,
+    details,
+  });
+}
+
+/**
+ * Converts anything thrown by the `openai` SDK (or by `@azure/identity` while getting the token) into a
+ * `BotError`:
+ *
+ * | thrown | code |
+ * |---|---|
+ * | `APIUserAbortError`, any `AbortError` | `STREAM_INTERRUPTED` (`details.reason: 'aborted'`) |
+ * | `APIConnectionTimeoutError` | `FOUNDRY_TIMEOUT` |
+ * | `APIConnectionError` | `FOUNDRY_UNAVAILABLE` |
+ * | `RateLimitError` (429) | `FOUNDRY_RATE_LIMITED` (+ `retryAfterMs` when the header was sent) |
+ * | `InternalServerError` (≥500) | `FOUNDRY_UNAVAILABLE` |
+ * | `AuthenticationError` (401) | `FOUNDRY_UNAUTHORIZED` |
+ * | `PermissionDeniedError` (403) | `FOUNDRY_FORBIDDEN` |
+ * | `NotFoundError` (404) | `FOUNDRY_NOT_FOUND` |
+ * | `ConflictError` (409) | `FOUNDRY_BUSY` |
+ * | `BadRequestError` "…do not have an approval: ids" | `FOUNDRY_UNANSWERED_APPROVALS` (`details.pendingRequestIds`) |
+ * | `BadRequestError` `previous_response_not_found` | `FOUNDRY_REJECTED` (`details.param`) |
+ * | other 4xx | `FOUNDRY_REJECTED` |
+ * | `APIError` without status (an `error` SSE event mid-stream) | `FOUNDRY_FAILED` |
+ * | `@azure/identity` errors | `IDENTITY_UNAVAILABLE` |
+ * | `BotError` | unchanged |
+ * | anything else | `FOUNDRY_UNAVAILABLE` |
+ *
+ * Never throws.
+ */
+export function fromOpenAIError(err: unknown): BotError {
+  if (err instanceof BotError) return err;
+  if (isAbortLike(err)) {
+    return new BotError('STREAM_INTERRUPTED', 'Foundry request aborted by the caller', {
+      cause: err,
+      details: { reason: 'aborted' },
+    });
+  }
+  if (isIdentityError(err)) return fromIdentityError(err);
+  // Order matters: APIConnectionTimeoutError extends APIConnectionError.
+  if (err instanceof APIConnectionTimeoutError) {
+    return new BotError('FOUNDRY_TIMEOUT', 'Foundry did not answer within the configured timeout', {
+      cause: err,
+    });
+  }
+  if (err instanceof APIConnectionError) {
+    return new BotError('FOUNDRY_UNAVAILABLE', 'could not connect to Foundry', { cause: err });
+  }
+  if (!(err instanceof APIError)) {
+    return new BotError('FOUNDRY_UNAVAILABLE', 'unexpected Foundry client failure', {
+      cause: err,
+      details: { errorName: err instanceof Error ? err.name : typeof err },
+    });
+  }
+
+  const details = apiDetails(err);
+  const tag = `${err.status ?? 'stream'}${typeof details['code'] === 'string' ? ` ${details['code']}` : ''}`;
+  if (err instanceof RateLimitError) {
+    const retryAfterMs = retryAfterFrom(err.headers);
+    return new BotError('FOUNDRY_RATE_LIMITED', `Foundry throttled the request (${tag})`, {
+      cause: err,
+      details: retryAfterMs === undefined ? details : { ...details, retryAfterMs },
+    });
+  }
+  if (err instanceof InternalServerError) {
+    return new BotError('FOUNDRY_UNAVAILABLE', `Foundry server error (${tag})`, { cause: err, details });
+  }
+  if (err instanceof AuthenticationError) {
+    return new BotError('FOUNDRY_UNAUTHORIZED', `Foundry rejected the access token (${tag})`, {
+      cause: err,
+      details,
+    });
+  }
+  if (err instanceof PermissionDeniedError) {
+    return new BotError('FOUNDRY_FORBIDDEN', `Foundry denied access (${tag})`, { cause: err, details });
+  }
+  if (err instanceof NotFoundError) {
+    return new BotError('FOUNDRY_NOT_FOUND', `Foundry resource not found (${tag})`, { cause: err, details });
+  }
+  if (err instanceof ConflictError) {
+    return new BotError('FOUNDRY_BUSY', `Foundry conversation busy (${tag})`, { cause: err, details });
+  }
+  if (err instanceof BadRequestError) {
+    const message = bodyMessage(err);
+    const pending = message === undefined ? undefined : parseUnansweredApprovals(message);
+    if (pending !== undefined) {
+      return new BotError(
+        'FOUNDRY_UNANSWERED_APPROVALS',
+        `Foundry has unanswered approval requests (${tag})`,
+        {
+          cause: err,
+          details: { ...details, pendingRequestIds: pending },
+        },
+      );
+    }
+    return new BotError('FOUNDRY_REJECTED', `Foundry rejected the request (${tag})`, { cause: err, details });
+  }
+  if (err.status === undefined) {
+    // The SDK throws a status-less APIError for an `error` SSE event (or a data object with a top-level
+    // `error`) once the stream has started (foundry-protocol.md §3.1).
+    return new BotError('FOUNDRY_FAILED', `Foundry reported an error mid-stream (${tag})`, {
+      cause: err,
+      details,
+    });
+  }
+  return new BotError('FOUNDRY_REJECTED', `Foundry rejected the request (${tag})`, { cause: err, details });
+}
+
+/** `retry-after-ms`, else `retry-after` in seconds or as an HTTP date, as milliseconds (≥ 0). */
+function retryAfterFrom(headers: Headers | undefined): number | undefined {
+  if (headers === undefined) return undefined;
+  const ms = headers.get('retry-after-ms');
+  if (ms !== null && Number.isFinite(Number.parseFloat(ms))) return Math.max(0, Number.parseFloat(ms));
+  const ra = headers.get('retry-after');
+  if (ra === null) return undefined;
+  const secs = Number.parseFloat(ra);
+  if (Number.isFinite(secs)) return Math.max(0, secs * 1000);
+  const at = Date.parse(ra);
+  return Number.isFinite(at) ? Math.max(0, at - Date.now()) : undefined;
+}
