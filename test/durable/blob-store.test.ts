@@ -204,3 +204,19 @@ describe('BlobStateStore on Azurite', () => {
     await expect(store.get('k')).rejects.toMatchObject({ statusCode: 404 });
   });
 });
+
+describe('startAzurite', () => {
+  it('persistent mode (on-disk temp folder) serves the store too, and stop() frees the port', async () => {
+    const disk = await startAzurite({ persistent: true });
+    try {
+      const store = new BlobStateStore({ connectionString: disk.connectionString, container: 'disk' });
+      await store.init();
+      await store.put('k', { v: 1 }, { ifNoneMatch: true });
+      expect((await store.get('k'))?.value).toEqual({ v: 1 });
+      expect(disk.port).not.toBe(azurite.port);
+    } finally {
+      await disk.stop();
+    }
+    await expect(fetch(`${disk.blobUrl}?comp=list`)).rejects.toThrow();
+  }, 60_000);
+});
