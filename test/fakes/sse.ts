@@ -133,7 +133,7 @@ export async function* iterate<T>(items: readonly T[]): AsyncGenerator<T> {
 export function sseResponse(
   chunks: readonly string[],
   opts: {
-    signal?: AbortSignal | null;
+    signal?: AbortSignal | null | undefined;
     hang?: boolean;
     status?: number;
     headers?: Record<string, string>;
