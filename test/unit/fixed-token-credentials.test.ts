@@ -75,7 +75,11 @@ async function startBot(
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
   bot.url = `http://127.0.0.1:${server.address().port}/api/messages`;
-  bot.close = () => new Promise<void>((resolve) => server.close(() => resolve()));
+  bot.close = () =>
+    new Promise<void>((resolve) => {
+      server.server.closeAllConnections(); // keep-alive sockets from fetch would otherwise hold the worker open
+      server.close(() => resolve());
+    });
   return bot;
 }
 
