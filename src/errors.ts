@@ -69,7 +69,8 @@ const USER_TEXT: Record<BotErrorCode, string> = {
   APPROVAL_ALREADY_DECIDED: 'This request has already been decided.',
   APPROVAL_EXPIRED: 'This approval request has expired.',
   CONSENT_LINK_REJECTED: 'This tool needs authorization, but the sign-in link could not be verified.',
-  CONSENT_FORBIDDEN: 'This sign-in is shared by everyone using the bot, so only an administrator can complete it.',
+  CONSENT_FORBIDDEN:
+    'This sign-in is shared by everyone using the bot, so only an administrator can complete it.',
   FOUNDRY_RATE_LIMITED: 'The agent is busy right now (throttled). Please try again in a moment.',
   FOUNDRY_UNAVAILABLE: 'The agent is unavailable right now. Please try again later.',
   FOUNDRY_TIMEOUT: 'The agent took too long to answer.',

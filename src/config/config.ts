@@ -31,7 +31,9 @@ const bool = z.preprocess(
   (v) => (typeof v === 'string' ? ['1', 'true', 'yes'].includes(v.trim().toLowerCase()) : v),
   z.boolean(),
 );
-const guid = z.string().regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i, 'must be a GUID');
+const guid = z
+  .string()
+  .regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i, 'must be a GUID');
 const hostname = z
   .string()
   .regex(/^(\[[0-9a-f:.]+\]|[a-z0-9.-]+)(:\d{1,5})?$/i, 'must be a host name (optionally with :port)')
@@ -41,35 +43,45 @@ const httpUrl = z
   .url('must be a URL')
   .refine((u) => /^https?:\/\//i.test(u), 'must start with http:// or https://')
   .transform((u) => u.replace(/\/+$/, ''));
-const positiveInt = (def: number) => z.coerce.number().int('must be a whole number').positive('must be positive').default(def);
+const positiveInt = (def: number) =>
+  z.coerce.number().int('must be a whole number').positive('must be positive').default(def);
 
 const EnvSchema = z
   .object({
-    NODE_ENV: z.preprocess(emptyToUndefined, z.enum(['development', 'test', 'production']).default('production')),
+    NODE_ENV: z.preprocess(
+      emptyToUndefined,
+      z.enum(['development', 'test', 'production']).default('production'),
+    ),
     PORT: z.preprocess(emptyToUndefined, z.coerce.number().int().min(0).max(65535).default(3978)),
     HOST: z.preprocess(emptyToUndefined, z.string().default('0.0.0.0')),
     LOG_LEVEL: z.preprocess(emptyToUndefined, z.enum(['debug', 'info', 'warn', 'error']).default('info')),
 
     BOT_ID: z.preprocess(emptyToUndefined, guid.optional()),
     BOT_PASSWORD: z.preprocess(emptyToUndefined, z.string().optional()),
-    BOT_TYPE: z.preprocess(emptyToUndefined, z.enum(['MultiTenant', 'SingleTenant', 'UserAssignedMsi']).default('MultiTenant')),
+    BOT_TYPE: z.preprocess(
+      emptyToUndefined,
+      z.enum(['MultiTenant', 'SingleTenant', 'UserAssignedMsi']).default('MultiTenant'),
+    ),
     BOT_TENANT_ID: z.preprocess(emptyToUndefined, guid.optional()),
     /** Test seam: where inbound Bot Framework tokens' keys come from. Production refuses anything but the official URL. */
     BOT_OPENID_METADATA_URL: z.preprocess(emptyToUndefined, httpUrl.optional()),
-    /** Test seam: the issuer of the outbound (bot → connector) token. Production refuses it. */
-    BOT_OAUTH_AUTHORITY_HOST: z.preprocess(emptyToUndefined, httpUrl.optional()),
     ALLOWED_TENANTS: z.preprocess(csv, z.array(guid).optional()),
     OUTBOUND_HOSTS: z.preprocess(csv, z.array(hostname).optional()),
 
     FOUNDRY_PROJECT_ENDPOINT: z.preprocess(emptyToUndefined, httpUrl),
     FOUNDRY_AGENT_NAME: z.preprocess(emptyToUndefined, z.string().min(1).max(256)),
     FOUNDRY_AGENT_VERSION: z.preprocess(emptyToUndefined, z.string().min(1).max(64).optional()),
-    FOUNDRY_THREADING: z.preprocess(emptyToUndefined, z.enum(['previous_response', 'conversation']).default('previous_response')),
+    FOUNDRY_THREADING: z.preprocess(
+      emptyToUndefined,
+      z.enum(['previous_response', 'conversation']).default('previous_response'),
+    ),
     FOUNDRY_AUTH: z.preprocess(emptyToUndefined, z.enum(['app', 'user']).default('app')),
     /** How the bot authenticates as itself (app mode): `default` is DefaultAzureCredential's order. */
     FOUNDRY_CREDENTIAL: z.preprocess(
       emptyToUndefined,
-      z.enum(['default', 'managed_identity', 'workload_identity', 'client_secret', 'azure_cli']).default('default'),
+      z
+        .enum(['default', 'managed_identity', 'workload_identity', 'client_secret', 'azure_cli'])
+        .default('default'),
     ),
     /** User-assigned managed identity client id (also read by DefaultAzureCredential as AZURE_CLIENT_ID). */
     AZURE_CLIENT_ID: z.preprocess(emptyToUndefined, z.string().optional()),
@@ -85,7 +97,13 @@ const EnvSchema = z
     FOUNDRY_IDLE_TIMEOUT_MS: z.preprocess(emptyToUndefined, positiveInt(30_000)),
     FOUNDRY_MAX_RETRIES: z.preprocess(emptyToUndefined, z.coerce.number().int().min(0).max(5).default(2)),
 
-    CONSENT_LINK_HOSTS: z.preprocess(csv, z.array(hostname).min(1).default([...DEFAULT_CONSENT_LINK_HOSTS])),
+    CONSENT_LINK_HOSTS: z.preprocess(
+      csv,
+      z
+        .array(hostname)
+        .min(1)
+        .default([...DEFAULT_CONSENT_LINK_HOSTS]),
+    ),
     SHARED_CONSENT_ADMINS: z.preprocess(csv, z.array(z.string().min(1)).default([])),
     APPROVERS: z.preprocess(csv, z.array(z.string().min(1)).default([])),
     APPROVAL_TTL_MINUTES: z.preprocess(emptyToUndefined, positiveInt(15)),
@@ -93,6 +111,8 @@ const EnvSchema = z
     MAX_QUEUED_TURNS: z.preprocess(emptyToUndefined, z.coerce.number().int().min(0).max(20).default(2)),
     DEDUPE_TTL_MINUTES: z.preprocess(emptyToUndefined, positiveInt(15)),
     SHUTDOWN_DRAIN_MS: z.preprocess(emptyToUndefined, positiveInt(10_000)),
+    /** Example prompts listed in the welcome and /help messages (comma-separated). */
+    WELCOME_PROMPTS: z.preprocess(csv, z.array(z.string().min(1).max(100)).max(10).default([])),
     /** Streaming into 1:1 chats; `false` sends one final message everywhere. */
     STREAMING: z.preprocess(emptyToUndefined, bool.default(true)),
 
@@ -100,24 +120,44 @@ const EnvSchema = z
     ALLOW_MEMORY_STORAGE_IN_PRODUCTION: z.preprocess(emptyToUndefined, bool.default(false)),
     BLOB_CONNECTION_STRING: z.preprocess(emptyToUndefined, z.string().optional()),
     BLOB_ACCOUNT_URL: z.preprocess(emptyToUndefined, httpUrl.optional()),
-    BLOB_CONTAINER: z.preprocess(emptyToUndefined, z.string().regex(/^[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9]$/, 'must be a valid container name').default('botstate')),
+    BLOB_CONTAINER: z.preprocess(
+      emptyToUndefined,
+      z
+        .string()
+        .regex(/^[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9]$/, 'must be a valid container name')
+        .default('botstate'),
+    ),
   })
   .superRefine((e, ctx) => {
-    const issue = (path: string, message: string): void => ctx.addIssue({ code: 'custom', path: [path], message });
+    const issue = (path: string, message: string): void =>
+      ctx.addIssue({ code: 'custom', path: [path], message });
     const prod = e.NODE_ENV === 'production';
     if (!e.BOT_ID && e.NODE_ENV !== 'development')
-      issue('BOT_ID', 'is required unless NODE_ENV=development (an empty BOT_ID turns inbound authentication off)');
+      issue(
+        'BOT_ID',
+        'is required unless NODE_ENV=development (an empty BOT_ID turns inbound authentication off)',
+      );
     if (e.BOT_ID && e.BOT_TYPE !== 'UserAssignedMsi' && !e.BOT_PASSWORD)
       issue('BOT_PASSWORD', 'is required when BOT_ID is set, unless BOT_TYPE=UserAssignedMsi');
-    if (e.BOT_TYPE === 'SingleTenant' && !e.BOT_TENANT_ID) issue('BOT_TENANT_ID', 'is required when BOT_TYPE=SingleTenant');
+    if (e.BOT_TYPE === 'SingleTenant' && !e.BOT_TENANT_ID)
+      issue('BOT_TENANT_ID', 'is required when BOT_TYPE=SingleTenant');
     if (prod && e.BOT_OPENID_METADATA_URL && e.BOT_OPENID_METADATA_URL !== OFFICIAL_OPENID_METADATA)
       issue('BOT_OPENID_METADATA_URL', 'must be unset (or the official Bot Framework URL) in production');
-    if (prod && e.BOT_OAUTH_AUTHORITY_HOST) issue('BOT_OAUTH_AUTHORITY_HOST', 'is a test seam and must be unset in production');
-    if (prod && e.AZURE_AUTHORITY_HOST && !/^https:\/\/login\.microsoftonline\.(com|us)$/i.test(e.AZURE_AUTHORITY_HOST))
+    if (prod && e.BOT_OAUTH_AUTHORITY_HOST)
+      issue('BOT_OAUTH_AUTHORITY_HOST', 'is a test seam and must be unset in production');
+    if (
+      prod &&
+      e.AZURE_AUTHORITY_HOST &&
+      !/^https:\/\/login\.microsoftonline\.(com|us)$/i.test(e.AZURE_AUTHORITY_HOST)
+    )
       issue('AZURE_AUTHORITY_HOST', 'must be an official Entra authority in production');
-    if (prod && !e.FOUNDRY_PROJECT_ENDPOINT.startsWith('https://')) issue('FOUNDRY_PROJECT_ENDPOINT', 'must use https in production');
+    if (prod && !e.FOUNDRY_PROJECT_ENDPOINT.startsWith('https://'))
+      issue('FOUNDRY_PROJECT_ENDPOINT', 'must use https in production');
     if (prod && e.STORAGE === 'memory' && !e.ALLOW_MEMORY_STORAGE_IN_PRODUCTION)
-      issue('STORAGE', 'memory storage loses pending approvals on restart; use STORAGE=blob in production (or set ALLOW_MEMORY_STORAGE_IN_PRODUCTION=true)');
+      issue(
+        'STORAGE',
+        'memory storage loses pending approvals on restart; use STORAGE=blob in production (or set ALLOW_MEMORY_STORAGE_IN_PRODUCTION=true)',
+      );
     if (e.STORAGE === 'blob' && !e.BLOB_CONNECTION_STRING && !e.BLOB_ACCOUNT_URL)
       issue('BLOB_CONNECTION_STRING', 'or BLOB_ACCOUNT_URL is required when STORAGE=blob');
     if (prod && e.OUTBOUND_HOSTS?.some((h) => /^(localhost|127\.|\[::1\])/.test(h)))
@@ -125,12 +165,20 @@ const EnvSchema = z
     if (prod && e.CONSENT_LINK_HOSTS.some((h) => /^(localhost|127\.|\[::1\])/.test(h) || h.includes(':')))
       issue('CONSENT_LINK_HOSTS', 'must name https hosts only (no loopback, no ports) in production');
     if (e.FOUNDRY_AUTH === 'user') {
-      if (!e.AAD_APP_CLIENT_ID) issue('AAD_APP_CLIENT_ID', 'is required when FOUNDRY_AUTH=user (Teams SSO app)');
-      if (!e.AAD_APP_CLIENT_SECRET) issue('AAD_APP_CLIENT_SECRET', 'is required when FOUNDRY_AUTH=user (on-behalf-of exchange)');
+      if (!e.AAD_APP_CLIENT_ID)
+        issue('AAD_APP_CLIENT_ID', 'is required when FOUNDRY_AUTH=user (Teams SSO app)');
+      if (!e.AAD_APP_CLIENT_SECRET)
+        issue('AAD_APP_CLIENT_SECRET', 'is required when FOUNDRY_AUTH=user (on-behalf-of exchange)');
       if (!e.AAD_APP_TENANT_ID) issue('AAD_APP_TENANT_ID', 'is required when FOUNDRY_AUTH=user');
     }
-    if (e.FOUNDRY_CREDENTIAL === 'client_secret' && (!e.AZURE_CLIENT_ID || !e.AZURE_TENANT_ID || !e.AZURE_CLIENT_SECRET))
-      issue('AZURE_CLIENT_SECRET', 'FOUNDRY_CREDENTIAL=client_secret needs AZURE_CLIENT_ID, AZURE_TENANT_ID and AZURE_CLIENT_SECRET');
+    if (
+      e.FOUNDRY_CREDENTIAL === 'client_secret' &&
+      (!e.AZURE_CLIENT_ID || !e.AZURE_TENANT_ID || !e.AZURE_CLIENT_SECRET)
+    )
+      issue(
+        'AZURE_CLIENT_SECRET',
+        'FOUNDRY_CREDENTIAL=client_secret needs AZURE_CLIENT_ID, AZURE_TENANT_ID and AZURE_CLIENT_SECRET',
+      );
   });
 
 type Env = z.infer<typeof EnvSchema>;
@@ -150,7 +198,6 @@ export interface Config {
     readonly appType: 'MultiTenant' | 'SingleTenant' | 'UserAssignedMsi';
     readonly tenantId: string | undefined;
     readonly openIdMetadataUrl: string | undefined;
-    readonly oauthAuthorityHost: string | undefined;
     /** Tenants whose users may talk to the bot; empty = any (MultiTenant without ALLOWED_TENANTS). */
     readonly allowedTenants: readonly string[];
     /** Hosts (and their subdomains) that replies may be sent to. */
@@ -171,7 +218,11 @@ export interface Config {
     readonly idleTimeoutMs: number;
     readonly maxRetries: number;
   };
-  readonly sso: { readonly clientId: string | undefined; readonly clientSecret: string | undefined; readonly tenantId: string | undefined };
+  readonly sso: {
+    readonly clientId: string | undefined;
+    readonly clientSecret: string | undefined;
+    readonly tenantId: string | undefined;
+  };
   readonly policy: {
     readonly consentLinkHosts: readonly string[];
     readonly sharedConsentAdmins: readonly string[];
@@ -181,6 +232,7 @@ export interface Config {
     readonly maxQueuedTurns: number;
     readonly dedupeTtlMs: number;
     readonly streaming: boolean;
+    readonly welcomePrompts: readonly string[];
   };
   readonly shutdownDrainMs: number;
   readonly storage:
@@ -194,7 +246,8 @@ export interface Config {
 }
 
 function toConfig(e: Env): Config {
-  const allowedTenants = e.ALLOWED_TENANTS ?? (e.BOT_TYPE === 'SingleTenant' && e.BOT_TENANT_ID ? [e.BOT_TENANT_ID] : []);
+  const allowedTenants =
+    e.ALLOWED_TENANTS ?? (e.BOT_TYPE === 'SingleTenant' && e.BOT_TENANT_ID ? [e.BOT_TENANT_ID] : []);
   const outbound = [...DEFAULT_OUTBOUND_HOSTS, ...(e.OUTBOUND_HOSTS ?? [])];
   if (e.NODE_ENV !== 'production') outbound.push('localhost', '127.0.0.1', '[::1]');
   return {
@@ -207,7 +260,6 @@ function toConfig(e: Env): Config {
       appType: e.BOT_TYPE,
       tenantId: e.BOT_TENANT_ID,
       openIdMetadataUrl: e.BOT_OPENID_METADATA_URL,
-      oauthAuthorityHost: e.BOT_OAUTH_AUTHORITY_HOST,
       allowedTenants: allowedTenants.map((t) => t.toLowerCase()),
       outboundHosts: outbound,
     },
@@ -226,7 +278,11 @@ function toConfig(e: Env): Config {
       idleTimeoutMs: e.FOUNDRY_IDLE_TIMEOUT_MS,
       maxRetries: e.FOUNDRY_MAX_RETRIES,
     },
-    sso: { clientId: e.AAD_APP_CLIENT_ID, clientSecret: e.AAD_APP_CLIENT_SECRET, tenantId: e.AAD_APP_TENANT_ID },
+    sso: {
+      clientId: e.AAD_APP_CLIENT_ID,
+      clientSecret: e.AAD_APP_CLIENT_SECRET,
+      tenantId: e.AAD_APP_TENANT_ID,
+    },
     policy: {
       consentLinkHosts: e.CONSENT_LINK_HOSTS,
       sharedConsentAdmins: e.SHARED_CONSENT_ADMINS.map((s) => s.toLowerCase()),
@@ -236,12 +292,18 @@ function toConfig(e: Env): Config {
       maxQueuedTurns: e.MAX_QUEUED_TURNS,
       dedupeTtlMs: e.DEDUPE_TTL_MINUTES * 60_000,
       streaming: e.STREAMING,
+      welcomePrompts: e.WELCOME_PROMPTS,
     },
     shutdownDrainMs: e.SHUTDOWN_DRAIN_MS,
     storage:
       e.STORAGE === 'memory'
         ? { kind: 'memory' }
-        : { kind: 'blob', connectionString: e.BLOB_CONNECTION_STRING, accountUrl: e.BLOB_ACCOUNT_URL, container: e.BLOB_CONTAINER },
+        : {
+            kind: 'blob',
+            connectionString: e.BLOB_CONNECTION_STRING,
+            accountUrl: e.BLOB_ACCOUNT_URL,
+            container: e.BLOB_CONTAINER,
+          },
   };
 }
 

@@ -180,6 +180,27 @@ function withDetails(err: BotError, extra: Record<string, unknown>): BotError {
   });
 }
 
+/**
+ * Wraps fetch so that an `AbortError` from another JS realm (a vm sandbox such as jest's, or a polyfill) is
+ * re-thrown as a same-realm `Error`. The SDK runs `castToError` on fetch failures, which turns a foreign
+ * DOMException into a nameless Error; its own timeout would then surface as a connection error instead of
+ * `APIConnectionTimeoutError` (→ FOUNDRY_TIMEOUT).
+ */
+function realmSafeFetch(inner: typeof fetch): typeof fetch {
+  return async (input, init) => {
+    try {
+      return await inner(input, init);
+    } catch (e) {
+      if (!(e instanceof Error) && isAbortLike(e)) {
+        const err = new Error('The operation was aborted.');
+        err.name = 'AbortError';
+        throw err;
+      }
+      throw e;
+    }
+  };
+}
+
 /** Adapts the SDK's console-style logger to ours (message only; the SDK's debug records carry headers). */
 function sdkLogger(log: Logger): NonNullable<ConstructorParameters<typeof OpenAI>[0]>['logger'] {
   const message = (m: unknown): { message: string } => ({ message: typeof m === 'string' ? m : '' });
@@ -219,7 +240,7 @@ export function createFoundryClient(opts: FoundryClientOptions): FoundryClient {
     timeout: opts.timeoutMs,
     logger: sdkLogger(log),
     logLevel: 'info',
-    ...(opts.fetch !== undefined ? { fetch: opts.fetch } : {}),
+    fetch: realmSafeFetch(opts.fetch ?? globalThis.fetch),
   });
 
   async function authorization(

@@ -41,7 +41,7 @@ const BEARER = /\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]+/gi;
 const JWT = /\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*/g;
 const URL_QUERY = /(https?:\/\/[^\s?#"']+)\?[^\s"']*/gi;
 // Escapes control characters and the JSON-legal line separators that would split a record.
-// eslint-disable-next-line no-control-regex
+ 
 const LINE_BREAKERS = /[\u0000-\u001f\u007f\u2028\u2029]/g;
 
 function scrubString(s: string, secrets: readonly string[]): string {
@@ -56,7 +56,8 @@ function scrubString(s: string, secrets: readonly string[]): string {
 
 function sanitize(value: unknown, secrets: readonly string[], depth: number, seen: WeakSet<object>): unknown {
   if (value === null || value === undefined) return value;
-  if (typeof value === 'string') return scrubString(value.length > 2000 ? `${value.slice(0, 2000)}…` : value, secrets);
+  if (typeof value === 'string')
+    return scrubString(value.length > 2000 ? `${value.slice(0, 2000)}…` : value, secrets);
   if (typeof value === 'number' || typeof value === 'boolean') return value;
   if (typeof value === 'bigint') return value.toString();
   if (typeof value !== 'object') return `[${typeof value}]`;
@@ -75,7 +76,11 @@ function sanitize(value: unknown, secrets: readonly string[], depth: number, see
   if (Array.isArray(value)) return value.slice(0, 50).map((v) => sanitize(v, secrets, depth + 1, seen));
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
-    out[k] = SECRET_KEY.test(k) ? (v === undefined || v === null ? v : '[redacted]') : sanitize(v, secrets, depth + 1, seen);
+    out[k] = SECRET_KEY.test(k)
+      ? v === undefined || v === null
+        ? v
+        : '[redacted]'
+      : sanitize(v, secrets, depth + 1, seen);
   }
   return out;
 }

@@ -1,0 +1,143 @@
+import * as restify from 'restify';
+import { z } from 'zod';
+import { newCorrelationId, type Logger } from '../observability/logger';
+
+/**
+ * The HTTP edge: `POST /api/messages`, `GET /healthz` (liveness), `GET /readyz` (readiness).
+ * Bad input gets a 4xx and never reaches the bot logic (reliability-plan §2.1 pitfalls, FUZZ-01):
+ * - bodies over 256 KB → 413; non-JSON → 400; a body that is not an activity object → 400
+ *   (botbuilder's CloudAdapter answers `{}` with a 500 because it validates outside its try);
+ * - a `serviceUrl` outside the outbound allow-list → 400 before anything is processed, so a forged URL
+ *   can never receive the bot's token (AUTH-05);
+ * - any error escaping the adapter → a bare 500 with a correlation id, never the error text;
+ * - while draining (SIGTERM) new requests get 503.
+ */
+export const MAX_BODY_BYTES = 256 * 1024;
+
+/** Just enough shape to be an activity; the adapter and the edge validate the rest. */
+const ActivityShape = z
+  .object({
+    type: z.string().min(1).max(64),
+    id: z.string().max(512).optional(),
+    serviceUrl: z.string().min(1).max(2048),
+    channelId: z.string().min(1).max(64),
+    conversation: z.object({ id: z.string().min(1).max(1024) }).passthrough(),
+    from: z.object({ id: z.string().min(1).max(512) }).passthrough(),
+    recipient: z
+      .object({ id: z.string().max(512) })
+      .passthrough()
+      .optional(),
+    text: z.string().max(MAX_BODY_BYTES).optional(),
+    name: z.string().max(256).optional(),
+  })
+  .passthrough();
+
+export interface MessageHandler {
+  (req: restify.Request, res: restify.Response): Promise<void>;
+}
+
+export interface ServerOptions {
+  log: Logger;
+  /** Runs the adapter for one validated request. */
+  handle: MessageHandler;
+  /** Whether a serviceUrl may receive replies. */
+  serviceUrlAllowed: (serviceUrl: string) => boolean;
+  /** Readiness: false while draining or when a dependency is down. */
+  ready: () => boolean;
+  /** True once shutdown began: /api/messages answers 503. */
+  draining: () => boolean;
+}
+
+function sendJson(res: restify.Response, status: number, body: Record<string, unknown>): void {
+  if (res.headersSent) return;
+  res.status(status);
+  res.json(body);
+}
+
+export function createServer(o: ServerOptions): restify.Server {
+  const log = o.log.child('http');
+  const server = restify.createServer({ name: 'foundry-teams-relay', handleUncaughtExceptions: false });
+  server.pre((req, res, next) => {
+    // Reject oversized bodies early from the declared length; the body parser enforces the real size.
+    const len = Number(req.headers['content-length'] ?? '0');
+    if (Number.isFinite(len) && len > MAX_BODY_BYTES) {
+      sendJson(res, 413, { error: 'RequestEntityTooLarge' });
+      req.resume();
+      return next(false);
+    }
+    return next();
+  });
+  server.use(
+    restify.plugins.bodyParser({
+      maxBodySize: MAX_BODY_BYTES,
+      mapParams: false,
+      mapFiles: false,
+      rejectUnknown: true,
+    }),
+  );
+
+  server.get('/healthz', (_req, res, next) => {
+    sendJson(res, 200, { status: 'ok' });
+    return next();
+  });
+  server.get('/readyz', (_req, res, next) => {
+    const ok = o.ready() && !o.draining();
+    sendJson(res, ok ? 200 : 503, { status: ok ? 'ready' : o.draining() ? 'draining' : 'not_ready' });
+    return next();
+  });
+
+  server.post('/api/messages', async (req, res) => {
+    if (o.draining()) {
+      res.header('Retry-After', '5');
+      sendJson(res, 503, { error: 'ShuttingDown' });
+      return;
+    }
+    const body: unknown = req.body;
+    if (!req.is('application/json') || body === null || typeof body !== 'object' || Array.isArray(body)) {
+      sendJson(res, 400, { error: 'BadRequest', message: 'expected an activity object' });
+      return;
+    }
+    const shape = ActivityShape.safeParse(body);
+    if (!shape.success) {
+      sendJson(res, 400, { error: 'BadRequest', message: 'not a valid activity' });
+      return;
+    }
+    if (!o.serviceUrlAllowed(shape.data.serviceUrl)) {
+      log.warn('http.service_url_rejected', { channel: shape.data.channelId });
+      sendJson(res, 400, { error: 'BadRequest', message: 'serviceUrl not allowed' });
+      return;
+    }
+    try {
+      await o.handle(req, res);
+    } catch (err) {
+      const correlationId = newCorrelationId();
+      log.error('http.handler_error', { correlationId, err });
+      sendJson(res, 500, { error: 'InternalError', correlationId });
+    }
+  });
+
+  server.on(
+    'restifyError',
+    (
+      req: restify.Request,
+      res: restify.Response,
+      err: { statusCode?: number; name?: string },
+      cb: () => void,
+    ) => {
+      // restify's own errors (bad JSON, too large, unsupported media type) keep their 4xx status, but never
+      // their message (it can quote the input).
+      const status =
+        typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 500
+          ? err.statusCode
+          : 500;
+      if (status === 500) log.error('http.restify_error', { err, path: req.path() });
+      // eslint-disable-next-line @typescript-eslint/no-unsafe-member-access, @typescript-eslint/no-explicit-any
+      (err as any).toJSON = () => ({
+        error: status === 413 ? 'RequestEntityTooLarge' : status === 500 ? 'InternalError' : 'BadRequest',
+      });
+      void res;
+      return cb();
+    },
+  );
+  return server;
+}
