@@ -143,8 +143,6 @@ const EnvSchema = z
       issue('BOT_TENANT_ID', 'is required when BOT_TYPE=SingleTenant');
     if (prod && e.BOT_OPENID_METADATA_URL && e.BOT_OPENID_METADATA_URL !== OFFICIAL_OPENID_METADATA)
       issue('BOT_OPENID_METADATA_URL', 'must be unset (or the official Bot Framework URL) in production');
-    if (prod && e.BOT_OAUTH_AUTHORITY_HOST)
-      issue('BOT_OAUTH_AUTHORITY_HOST', 'is a test seam and must be unset in production');
     if (
       prod &&
       e.AZURE_AUTHORITY_HOST &&
