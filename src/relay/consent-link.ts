@@ -14,7 +14,7 @@ export type ConsentLinkCheck =
     };
 
 const MAX_LEN = 2048;
- 
+
 const BAD_CHARS = /[\s\u0000-\u001f\u007f-\u009f\u2028\u2029]/;
 
 export function checkConsentLink(raw: string, allowedHosts: readonly string[]): ConsentLinkCheck {

@@ -20,7 +20,7 @@ import type {
   ThreadState,
 } from './model';
 import type { ConversationIO, IdentityProvider, ProactiveRunner } from './ports';
-import type { ApprovalCardView, CardView, ConsentCardView, InvokeAnswer } from './views';
+import type { ApprovalCardView, CardView, ConsentCardView, InvokeAnswer, Refusal } from './views';
 
 /** What the relay needs to know from configuration (a subset of Config, so tests can build it directly). */
 export interface RelaySettings {
@@ -848,7 +848,11 @@ export class Relay {
     if (batchId) {
       const now = this.clock();
       const r = await updateRecord<ApprovalBatch>(this.deps.store, approvalKey(batchId), (cur) => {
-        if (!cur || cur.state !== 'pending') return undefined;
+        if (
+          !cur ||
+          !(cur.state === 'pending' || (cur.state === 'expired' && cur.items.some((it) => !it.decision)))
+        )
+          return undefined;
         const expired = now > cur.expiresAt;
         return {
           ...cur,
@@ -924,8 +928,17 @@ export class Relay {
 
   // ───────────────────────────── card actions ─────────────────────────────
 
-  private refuse(card: CardView, refusal: string): InvokeAnswer {
-    return { kind: 'card', card, refusal };
+  private refuse(card: CardView, refusal: Refusal): InvokeAnswer {
+    if (refusal === 'already_decided') return { kind: 'card', card, refusal };
+    const statusCode =
+      refusal === 'expired' ? 410 : refusal === 'not_found' || refusal === 'wrong_conversation' ? 404 : 403;
+    const message =
+      card.kind === 'notice'
+        ? card.lines.join(' ')
+        : card.kind === 'approval' || card.kind === 'consent'
+          ? (card.notice ?? userMessageFor('APPROVAL_FORBIDDEN'))
+          : card.text;
+    return { kind: 'error', statusCode, message, refusal };
   }
 
   private notice(title: string, ...lines: string[]): CardView {
@@ -1063,8 +1076,18 @@ export class Relay {
         cur && cur.state === 'pending' ? { ...cur, state: 'expired' } : undefined,
       );
       audit('expired');
+      const expired = r.value ?? batch;
+      if (expired.cardActivityId) {
+        const cardId = expired.cardActivityId;
+        this.lanes.detach({
+          run: () =>
+            this.inConversation(expired.conversationRef, (io) =>
+              this.safeUpdate(io, cardId, this.approvalView(expired, undefined)),
+            ),
+        });
+      }
       return this.refuse(
-        this.approvalView(r.value ?? batch, turn.user, userMessageFor('APPROVAL_EXPIRED')),
+        this.approvalView(expired, turn.user, userMessageFor('APPROVAL_EXPIRED')),
         'expired',
       );
     }

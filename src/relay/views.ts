@@ -68,7 +68,21 @@ export interface NoticeCardView {
 export type CardView = ApprovalCardView | ConsentCardView | ErrorCardView | NoticeCardView;
 
 /** The answer to a card click, returned synchronously in the invoke response. */
+/**
+ * Refused clicks answer with the reliability plan's status codes (§2.3: 403 not allowed, 404 unknown or from
+ * another conversation, 410 expired) and a short message; Teams shows it under the unchanged card. A click on
+ * something already decided gets the current card instead, so a stale view catches up (409 semantics, 200).
+ */
+export type Refusal =
+  | 'not_found'
+  | 'wrong_conversation'
+  | 'no_identity'
+  | 'not_requester'
+  | 'not_admin'
+  | 'already_decided'
+  | 'expired';
+
 export type InvokeAnswer =
-  | { kind: 'card'; card: CardView; refusal?: string }
+  | { kind: 'card'; card: CardView; refusal?: Refusal }
   | { kind: 'message'; text: string }
-  | { kind: 'error'; statusCode: 400 | 404 | 500; message: string };
+  | { kind: 'error'; statusCode: 400 | 403 | 404 | 410 | 500; message: string; refusal?: Refusal };
