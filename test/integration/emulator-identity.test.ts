@@ -1,4 +1,4 @@
-import { createPublicKey, verify } from 'node:crypto';
+import { createPublicKey, verify, type JsonWebKey } from 'node:crypto';
 import { ManagedIdentityCredential } from '@azure/identity';
 import OpenAI from 'openai';
 import { BOT_MANAGED_IDENTITY_OID } from '../../emulator/identity';
@@ -127,7 +127,7 @@ describe('JWKS and OpenID configuration', () => {
     expect(cfg['issuer']).toBe(`${emu.url}/${emu.tenantId}/v2.0`);
     expect(cfg['jwks_uri']).toBe(`${emu.url}/${emu.tenantId}/discovery/v2.0/keys`);
     const jwks = (await (await fetch(cfg['jwks_uri'] ?? '')).json()) as {
-      keys: ({ kid: string } & Record<string, string>)[];
+      keys: (JsonWebKey & { kid: string })[];
     };
     const token = emu.issueToken({ oid: ALICE, name: 'Alice' });
     const [h, p, s] = token.split('.');
@@ -138,7 +138,8 @@ describe('JWKS and OpenID configuration', () => {
     expect(header.alg).toBe('RS256');
     const jwk = jwks.keys.find((k) => k.kid === header.kid);
     expect(jwk).toBeDefined();
-    const key = createPublicKey({ key: { kty: jwk?.['kty'], n: jwk?.['n'], e: jwk?.['e'] }, format: 'jwk' });
+    if (!jwk) throw new Error('kid not in the JWKS');
+    const key = createPublicKey({ key: jwk, format: 'jwk' });
     expect(verify('sha256', Buffer.from(`${h}.${p}`), key, Buffer.from(s ?? '', 'base64url'))).toBe(true);
     expect(claims(token)).toMatchObject({
       oid: ALICE,
