@@ -19,7 +19,6 @@ import { startFakeBotConnector, type RecordedRequest } from '../test/fakes/fake-
 import { messageActivity, postActivity } from '../test/fakes/activities';
 
 const env = (k: string, d: number): number => {
-  // eslint-disable-next-line no-restricted-properties
   const v = Number(process.env[k]);
   return Number.isFinite(v) && v > 0 ? v : d;
 };
@@ -27,7 +26,6 @@ const CONVERSATIONS = env('BENCH_CONVERSATIONS', 50);
 const MESSAGES = env('BENCH_MESSAGES', 10);
 const LATENCY_MS = env('BENCH_LATENCY_MS', 200);
 const RUNS = env('BENCH_RUNS', 3);
-// eslint-disable-next-line no-restricted-properties
 const CHECK = process.env['BENCH_CHECK'] === '1';
 const DEADLINE_MS = 120_000;
 
@@ -89,9 +87,7 @@ async function main(): Promise<void> {
     LOG_LEVEL: 'error',
   });
   // The bot's real ManagedIdentityCredential, pointed at the emulator's identity endpoint.
-  // eslint-disable-next-line no-restricted-properties
   process.env['IDENTITY_ENDPOINT'] = emu.identityEndpoint;
-  // eslint-disable-next-line no-restricted-properties
   process.env['IDENTITY_HEADER'] = emu.identityHeader;
   const bot = await startBot(config, { log: silentLogger() });
   const endpoint = `${bot.url}/api/messages`;
