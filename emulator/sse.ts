@@ -81,12 +81,16 @@ export function pipeRun(run: ResponseRun, res: ServerResponse, opts: PipeOptions
         finish();
         return;
       }
-      res.write(frame(e));
       written += 1;
       if (opts.disconnectAfter !== undefined && written >= opts.disconnectAfter) {
-        res.socket?.destroy();
+        // Cut once the bytes so far reached the kernel: the client sees N events, then a dead connection
+        // (no chunked terminator), as with a real network drop.
+        const socket = res.socket;
+        res.write(frame(e), () => socket?.destroy());
         finish();
+        return;
       }
+      res.write(frame(e));
     });
     if (done) unsubscribe();
   });
