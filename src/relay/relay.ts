@@ -3,7 +3,7 @@ import type { TokenCredential } from '@azure/identity';
 import { BotError, isBotError, isRetryable, userMessageFor, type BotErrorCode } from '../errors';
 import type { ApprovalDecision, FoundryClient, Thread, TurnInput, TurnOutcome } from '../foundry/types';
 import { hashId, newCorrelationId, type Logger } from '../observability/logger';
-import { StoreConflictError, updateRecord, type StateStore } from '../storage/store';
+import { StoreConflictError, updateRecord, type StateStore, type Versioned } from '../storage/store';
 import { argumentLines, argumentsPretty } from './arguments';
 import { checkConsentLink } from './consent-link';
 import { Deduper } from './dedupe';
@@ -67,8 +67,25 @@ export type CardAction =
   | { verb: 'consent.cancel'; consentId: string }
   | { verb: 'retry'; text: string };
 
-/** After this long a busy lease is considered abandoned by a crashed instance. */
-const LEASE_STALE_MS = 5 * 60_000;
+/**
+ * After this long without a renewal a busy lease is considered abandoned by a crashed (SIGKILLed) instance.
+ * A running job renews its lease every LEASE_RENEW_MS, so a long Foundry turn never looks stale, and a
+ * restarted instance (new instanceId) waits at most this long for the dead one's lease.
+ */
+const LEASE_STALE_MS = 60_000;
+const LEASE_RENEW_MS = 15_000;
+/**
+ * A batch in `submitting` longer than this, whose continuation holds no fresh thread lease, was orphaned by a
+ * crash between the compare-and-set and the Foundry call. It is marked `failed` (never re-submitted: the dead
+ * instance may already have sent the approval response, and a second one could run the tool twice). The
+ * next message denies whatever Foundry still waits for (denyOrphans). Well under the 5-minute bound of DUR-01.
+ */
+const SUBMITTING_ORPHAN_MS = 2 * 60_000;
+/**
+ * Approval and consent records stay this long after `expiresAt` (so late clicks still get "expired" /
+ * "already decided"), then the next read deletes them (lazy expiry; no scan on the hot path).
+ */
+const RECORD_RETENTION_MS = 60 * 60_000;
 /** Bound on approval/consent rounds in one user turn (a continuation may ask again, in a loop). */
 const MAX_ROUNDS = 8;
 /** At most two consent prompts per turn (foundry-protocol.md §6.2). */
@@ -94,6 +111,8 @@ export class Relay {
   private readonly lanes: Lanes;
   private readonly dedupe: Deduper;
   private readonly log: Logger;
+  /** Lease renewal timers of the jobs running here, by `${threadKey}|${activityId}`. */
+  private readonly renewals = new Map<string, NodeJS.Timeout>();
   private accepting = true;
 
   constructor(private readonly deps: RelayDeps) {
@@ -223,7 +242,7 @@ export class Relay {
     } catch (err) {
       await this.reportFailure(io, err, text);
     } finally {
-      await this.releaseLease(key);
+      await this.releaseLease(key, turn.activityId);
     }
   }
 
@@ -313,6 +332,8 @@ export class Relay {
       }
       if (text.length > 0) {
         await answer.finish({ text, citations, note: 'interrupted', correlationId });
+        // SHUT-01: a turn cut short by the drain bound tells its user to retry, not just "interrupted".
+        if (error.code === 'SHUTTING_DOWN') await io.sendText(userMessageFor('SHUTTING_DOWN'));
       } else {
         await answer.abandon();
         await io.sendCard(
@@ -497,19 +518,93 @@ export class Relay {
         updatedAt: now,
       };
     });
+    if (got) this.startRenewing(key, activityId);
     return got;
   }
 
-  private async releaseLease(key: string): Promise<void> {
+  /** Keeps a held lease fresh while its job runs (stops once the lease is no longer ours). */
+  private startRenewing(key: string, activityId: string): void {
+    const id = `${key}|${activityId}`;
+    clearInterval(this.renewals.get(id));
+    const timer = setInterval(() => {
+      void updateRecord<ThreadState>(this.deps.store, key, (cur) => {
+        if (cur?.busy?.instance !== this.instanceId || cur.busy.activityId !== activityId) {
+          clearInterval(timer);
+          this.renewals.delete(id);
+          return undefined;
+        }
+        return { ...cur, busy: { ...cur.busy, since: this.clock() } };
+      }).catch((err: unknown) => this.log.warn('lease.renew_failed', { err }));
+    }, LEASE_RENEW_MS);
+    timer.unref();
+    this.renewals.set(id, timer);
+  }
+
+  /** Releases the lease only if this job still holds it (a stale lease may have been taken over). */
+  private async releaseLease(key: string, activityId: string): Promise<void> {
+    const id = `${key}|${activityId}`;
+    clearInterval(this.renewals.get(id));
+    this.renewals.delete(id);
     try {
       await updateRecord<ThreadState>(this.deps.store, key, (cur) => {
-        if (!cur?.busy) return undefined;
+        if (cur?.busy?.instance !== this.instanceId || cur.busy.activityId !== activityId) return undefined;
         const { busy: _busy, ...rest } = cur;
         return { ...rest, updatedAt: this.clock() };
       });
     } catch (err) {
       this.log.warn('lease.release_failed', { err });
     }
+  }
+
+  /** Whether `key`'s lease is held, and fresh, for `activityId` (by any instance). */
+  private async leaseHeldFor(key: string, activityId: string): Promise<boolean> {
+    const busy = (await this.deps.store.get<ThreadState>(key))?.value.busy;
+    return busy?.activityId === activityId && this.clock() - busy.since < LEASE_STALE_MS;
+  }
+
+  // ───────────────────────────── lazy expiry and crash recovery ─────────────────────────────
+
+  /**
+   * Reads an approval or consent record; one more than RECORD_RETENTION_MS past its `expiresAt` is deleted
+   * (compare-and-set on its eTag) and reads as absent. Records never read again are left to the storage
+   * lifecycle rule (docs/storage.md).
+   */
+  private async readRecord<T extends { expiresAt: number }>(key: string): Promise<Versioned<T> | undefined> {
+    const rec = await this.deps.store.get<T>(key);
+    if (!rec || this.clock() <= rec.value.expiresAt + RECORD_RETENTION_MS) return rec;
+    await this.deps.store.delete(key, { ifMatch: rec.etag });
+    this.log.info('record.expired_deleted', { kind: key.slice(0, key.indexOf('/')) });
+    return undefined;
+  }
+
+  /**
+   * Marks an orphaned `submitting` batch `failed` (see SUBMITTING_ORPHAN_MS) and updates its card. Returns the
+   * batch as it is afterwards. Called wherever a batch is read: clicks, refresh, /status, the next message.
+   */
+  private async recoverOrphan(batch: ApprovalBatch, io?: ConversationIO): Promise<ApprovalBatch> {
+    if (batch.state !== 'submitting') return batch;
+    const since = batch.submittingSince ?? batch.createdAt;
+    if (this.clock() - since < SUBMITTING_ORPHAN_MS) return batch;
+    if (await this.leaseHeldFor(batch.threadKey, `approval:${batch.batchId}`)) return batch;
+    const r = await updateRecord<ApprovalBatch>(this.deps.store, approvalKey(batch.batchId), (cur) =>
+      cur && cur.state === 'submitting' && (cur.submittingSince ?? cur.createdAt) === since
+        ? { ...cur, state: 'failed' }
+        : undefined,
+    );
+    const after = r.value ?? batch;
+    if (r.changed) {
+      this.log.warn('approval.orphan_failed', { batch: batch.batchId, ageMs: this.clock() - since });
+      if (after.cardActivityId) {
+        const cardId = after.cardActivityId;
+        const view = this.approvalView(after, undefined);
+        if (io) await this.safeUpdate(io, cardId, view);
+        else
+          this.lanes.detach({
+            run: () => this.inConversation(after.conversationRef, (c) => this.safeUpdate(c, cardId, view)),
+          });
+      }
+    }
+    return after;
   }
 
   // ───────────────────────────── consent ─────────────────────────────
@@ -846,6 +941,8 @@ export class Relay {
     const batchId = state?.pendingApprovalBatchId;
     let denied: ApprovalBatch | undefined;
     if (batchId) {
+      const open = (await this.readRecord<ApprovalBatch>(approvalKey(batchId)))?.value;
+      if (open) await this.recoverOrphan(open, io);
       const now = this.clock();
       const r = await updateRecord<ApprovalBatch>(this.deps.store, approvalKey(batchId), (cur) => {
         if (
@@ -950,22 +1047,23 @@ export class Relay {
       case 'approval.decide':
         return this.decideApproval(turn, action.batchId, action.approvalId, action.decision);
       case 'approval.refresh': {
-        const rec = await this.deps.store.get<ApprovalBatch>(approvalKey(action.batchId));
+        const rec = await this.readRecord<ApprovalBatch>(approvalKey(action.batchId));
         if (!rec || !this.sameConversation(rec.value.conversation, turn))
           return this.refuse(
             this.notice('Approval request', userMessageFor('APPROVAL_NOT_FOUND')),
             'not_found',
           );
-        const allowed = this.mayApprove(rec.value, turn.user);
+        const batch = await this.recoverOrphan(rec.value);
+        const allowed = this.mayApprove(batch, turn.user);
         return {
           kind: 'card',
-          card: this.approvalView(rec.value, turn.user, allowed ? undefined : this.waitingNotice(rec.value)),
+          card: this.approvalView(batch, turn.user, allowed ? undefined : this.waitingNotice(batch)),
         };
       }
       case 'consent.continue':
         return this.continueConsent(turn, action.consentId);
       case 'consent.refresh': {
-        const rec = await this.deps.store.get<ConsentRecord>(consentKey(action.consentId));
+        const rec = await this.readRecord<ConsentRecord>(consentKey(action.consentId));
         if (!rec || !this.sameConversation(rec.value.conversation, turn))
           return this.refuse(
             this.notice('Sign-in', 'This sign-in request is no longer available.'),
@@ -978,7 +1076,7 @@ export class Relay {
         };
       }
       case 'consent.cancel': {
-        const rec = await this.deps.store.get<ConsentRecord>(consentKey(action.consentId));
+        const rec = await this.readRecord<ConsentRecord>(consentKey(action.consentId));
         if (!rec || !this.sameConversation(rec.value.conversation, turn))
           return this.refuse(
             this.notice('Sign-in', 'This sign-in request is no longer available.'),
@@ -1020,7 +1118,7 @@ export class Relay {
     decision: 'approve' | 'deny',
   ): Promise<InvokeAnswer> {
     const key = approvalKey(batchId);
-    const rec = await this.deps.store.get<ApprovalBatch>(key);
+    const rec = await this.readRecord<ApprovalBatch>(key);
     const audit = (result: string, extra: Record<string, unknown> = {}): void =>
       this.log.audit(result === 'decided' ? 'approval.decided' : 'approval.rejected', {
         batch: batchId,
@@ -1032,14 +1130,14 @@ export class Relay {
       audit('not_found');
       return this.refuse(this.notice('Approval request', userMessageFor('APPROVAL_NOT_FOUND')), 'not_found');
     }
-    const batch = rec.value;
-    if (!this.sameConversation(batch.conversation, turn)) {
+    if (!this.sameConversation(rec.value.conversation, turn)) {
       audit('wrong_conversation');
       return this.refuse(
         this.notice('Approval request', userMessageFor('APPROVAL_NOT_FOUND')),
         'wrong_conversation',
       );
     }
+    const batch = await this.recoverOrphan(rec.value);
     if (!turn.user.aadObjectId) {
       audit('no_identity');
       return this.refuse(
@@ -1117,7 +1215,9 @@ export class Relay {
         if (items.every((i, n) => i.decision === cur.items[n]?.decision)) return undefined;
         won = true;
         complete = items.every((i) => i.decision);
-        return { ...cur, items, state: complete ? 'submitting' : 'pending' };
+        return complete
+          ? { ...cur, items, state: 'submitting', submittingSince: now }
+          : { ...cur, items, state: 'pending' };
       });
       if (r.value) latest = r.value;
     } catch (err) {
@@ -1184,12 +1284,13 @@ export class Relay {
         batch.round,
       );
       const after = (await this.deps.store.get<ApprovalBatch>(approvalKey(batch.batchId)))?.value;
-      if (after?.state === 'submitting') await this.markBatch(batch.batchId, 'submitted');
+      // The card leaves "Sending to the agent…" only once Foundry has answered (CARD-08).
+      if (after?.state === 'submitting') await this.markBatch(batch.batchId, 'submitted', io);
     } catch (err) {
       await this.markBatch(batch.batchId, 'failed', io);
       await this.reportFailure(io, err, undefined);
     } finally {
-      await this.releaseLease(batch.threadKey);
+      await this.releaseLease(batch.threadKey, `approval:${batch.batchId}`);
     }
   }
 
@@ -1205,7 +1306,7 @@ export class Relay {
 
   private async continueConsent(turn: TurnInfo, consentId: string): Promise<InvokeAnswer> {
     const key = consentKey(consentId);
-    const rec = await this.deps.store.get<ConsentRecord>(key);
+    const rec = await this.readRecord<ConsentRecord>(key);
     if (!rec || !this.sameConversation(rec.value.conversation, turn)) {
       return this.refuse(this.notice('Sign-in', 'This sign-in request is no longer available.'), 'not_found');
     }
@@ -1259,7 +1360,7 @@ export class Relay {
           } catch (err) {
             await this.reportFailure(io, err, undefined);
           } finally {
-            await this.releaseLease(record.threadKey);
+            await this.releaseLease(record.threadKey, `consent:${consentId}`);
           }
         }),
     });
@@ -1284,13 +1385,14 @@ export class Relay {
       }
       case 'status': {
         const state = (await this.deps.store.get<ThreadState>(key))?.value;
-        const batch = state?.pendingApprovalBatchId
-          ? (await this.deps.store.get<ApprovalBatch>(approvalKey(state.pendingApprovalBatchId)))?.value
+        const read = state?.pendingApprovalBatchId
+          ? (await this.readRecord<ApprovalBatch>(approvalKey(state.pendingApprovalBatchId)))?.value
           : undefined;
+        const batch = read ? await this.recoverOrphan(read, io) : undefined;
         const pendingApprovals =
           batch?.state === 'pending' ? batch.items.filter((i) => !i.decision).length : 0;
         const consent = state?.pendingConsentId
-          ? (await this.deps.store.get<ConsentRecord>(consentKey(state.pendingConsentId)))?.value
+          ? (await this.readRecord<ConsentRecord>(consentKey(state.pendingConsentId)))?.value
           : undefined;
         await io.sendCard(
           this.notice(

@@ -152,3 +152,57 @@ export function openUrlOf(card: unknown): string | undefined {
   visit(card);
   return found;
 }
+
+// ───────────── additions for the relay tests (test/integration/relay-*.test.ts) ─────────────
+
+/** Waits for the relay to go idle, then clears the emulator (POST /__emulator/reset) and the fake connector. */
+export async function resetAll(h: Harness): Promise<void> {
+  await h.idle();
+  const res = await fetch(`${h.emulator.url}/__emulator/reset`, { method: 'POST' });
+  await res.arrayBuffer();
+  h.connector.reset();
+  h.logs.length = 0;
+}
+
+/** The parsed audit/log records the bot wrote (JSON lines), optionally filtered by event name. */
+export function logRecords(h: Harness, event?: string): Record<string, unknown>[] {
+  const out: Record<string, unknown>[] = [];
+  for (const l of h.logs) {
+    try {
+      const r = JSON.parse(l) as Record<string, unknown>;
+      if (event === undefined || r['event'] === event) out.push(r);
+    } catch {
+      // not JSON: ignore
+    }
+  }
+  return out;
+}
+
+/** The body of an invoke answer (`{statusCode, type, value}`) as the bot returned it over HTTP. */
+export interface InvokeBody {
+  statusCode: number;
+  type: string;
+  value: unknown;
+}
+
+export function invokeBodyOf(r: { status: number; body: unknown }): InvokeBody {
+  const b = r.body as Partial<InvokeBody> | undefined;
+  if (!b || typeof b.statusCode !== 'number' || typeof b.type !== 'string')
+    throw new Error(`not an invoke answer: ${r.status} ${JSON.stringify(r.body)}`);
+  return { statusCode: b.statusCode, type: b.type, value: b.value };
+}
+
+/** Polls `check` until it returns a value other than undefined (or throws after `timeoutMs`). */
+export async function eventually<T>(
+  check: () => T | undefined | Promise<T | undefined>,
+  timeoutMs = 5000,
+  what = 'condition',
+): Promise<T> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await check();
+    if (v !== undefined) return v;
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
