@@ -26,7 +26,14 @@ export interface TokenClaims {
   appid?: string;
   /** `user` (default) or `app`. */
   idtyp?: 'user' | 'app';
+  /** Delegated scopes (`scp`); default `user_impersonation` for user tokens (Teams SSO tokens: `access_as_user`). */
+  scp?: string;
 }
+
+/** What `verifyJwt` returns: the verified payload, or why the token is not acceptable. */
+export type JwtCheck =
+  | { ok: true; payload: Record<string, unknown> }
+  | { ok: false; reason: 'malformed' | 'bad_signature' | 'expired' | 'not_yet_valid' };
 
 export interface Caller {
   oid: string;
@@ -81,7 +88,7 @@ export class TokenAuthority {
       name: claims.name ?? `User ${claims.oid.slice(0, 8)}`,
       idtyp: claims.idtyp ?? 'user',
       ...(claims.appid !== undefined ? { appid: claims.appid, azp: claims.appid } : {}),
-      scp: claims.idtyp === 'app' ? undefined : 'user_impersonation',
+      scp: claims.idtyp === 'app' ? undefined : (claims.scp ?? 'user_impersonation'),
       iat: now,
       nbf: now - 60,
       exp: now + (claims.expiresInSec ?? 3600),
@@ -150,19 +157,53 @@ export class TokenAuthority {
     return { ok: true, caller: { oid, tid, name: typeof name === 'string' ? name : undefined } };
   }
 
+  /**
+   * Verifies any token this authority signed (RS256 with its key, exp, nbf), whatever its audience: the
+   * on-behalf-of endpoint (obo.ts) uses it for user assertions (Teams SSO tokens) and checks the rest itself.
+   */
+  verifyJwt(token: string): JwtCheck {
+    const parts = token.split('.');
+    const [h, p, s] = parts;
+    if (parts.length !== 3 || h === undefined || p === undefined || s === undefined)
+      return { ok: false, reason: 'malformed' };
+    let header: unknown;
+    let payload: unknown;
+    try {
+      header = JSON.parse(Buffer.from(h, 'base64url').toString('utf8'));
+      payload = JSON.parse(Buffer.from(p, 'base64url').toString('utf8'));
+    } catch {
+      return { ok: false, reason: 'malformed' };
+    }
+    if (!isRecord(header) || !isRecord(payload)) return { ok: false, reason: 'malformed' };
+    if (header['alg'] !== 'RS256' || header['kid'] !== this.kid)
+      return { ok: false, reason: 'bad_signature' };
+    if (!verify('sha256', Buffer.from(`${h}.${p}`), this.publicKey, Buffer.from(s, 'base64url')))
+      return { ok: false, reason: 'bad_signature' };
+    const now = Math.floor(Date.now() / 1000);
+    const exp = payload['exp'];
+    const nbf = payload['nbf'];
+    if (typeof exp !== 'number' || exp <= now) return { ok: false, reason: 'expired' };
+    if (typeof nbf === 'number' && nbf > now + 300) return { ok: false, reason: 'not_yet_valid' };
+    return { ok: true, payload };
+  }
+
   jwks(): { keys: Record<string, unknown>[] } {
     const jwk = this.publicKey.export({ format: 'jwk' });
     return { keys: [{ ...jwk, kid: this.kid, use: 'sig', alg: 'RS256' }] };
   }
 
-  openidConfiguration(): Record<string, unknown> {
+  /**
+   * The tenant's OpenID configuration. `base` is the listener it is served from: the https authority
+   * (MSAL's discovery for on-behalf-of) must name https endpoints; tokens keep the http issuer either way.
+   */
+  openidConfiguration(base: string = this.baseUrl): Record<string, unknown> {
     const t = this.tenantId;
     return {
-      issuer: this.issuerFor(t),
-      jwks_uri: `${this.baseUrl}/${t}/discovery/v2.0/keys`,
-      // The OBO engineer serves this (see obo.ts); until then it answers 501.
-      token_endpoint: `${this.baseUrl}/${t}/oauth2/v2.0/token`,
-      authorization_endpoint: `${this.baseUrl}/${t}/oauth2/v2.0/authorize`,
+      issuer: `${base}/${t}/v2.0`,
+      jwks_uri: `${base}/${t}/discovery/v2.0/keys`,
+      // The on-behalf-of token endpoint (obo.ts).
+      token_endpoint: `${base}/${t}/oauth2/v2.0/token`,
+      authorization_endpoint: `${base}/${t}/oauth2/v2.0/authorize`,
       response_types_supported: ['code', 'id_token', 'token'],
       subject_types_supported: ['pairwise'],
       id_token_signing_alg_values_supported: ['RS256'],

@@ -267,16 +267,20 @@ export class ResponsesApi {
         approve: a.approve,
       }));
     }
-    if (!body.agent_reference) {
+    const base = this.d.baseSettings();
+    // §11.9: whether a continuation must repeat agent_reference is [U]; 'optional' takes the agent of the
+    // previous response or of the conversation's last response.
+    const inferred =
+      base.agentReferenceOnContinuation === 'optional' ? this.continuationAgent(caller, body) : undefined;
+    const agentName = body.agent_reference?.name ?? inferred;
+    if (agentName === undefined) {
       return x.error(invalid("Missing required parameter: 'agent_reference'.", 'agent_reference'));
     }
-    const base = this.d.baseSettings();
-    const agentName = body.agent_reference.name;
     const agent = state.scenario.agents[agentName];
     const fillName = (t: string, version = ''): string =>
       t.split('{name}').join(agentName).split('{version}').join(version);
     if (!agent) return x.error(notFound(fillName(base.unknownAgentMessage), 'agent_reference'));
-    const version = body.agent_reference.version;
+    const version = body.agent_reference?.version;
     if (version !== undefined && version !== null && version !== agent.version) {
       return x.error(notFound(fillName(base.unknownVersionMessage, version), 'agent_reference'));
     }
@@ -440,7 +444,10 @@ export class ResponsesApi {
       run: new ResponseRun(),
     };
     state.responses.set(responseId, stored);
-    if (conv) conv.activeResponseId = responseId;
+    if (conv) {
+      conv.activeResponseId = responseId;
+      conv.lastAgentName = agentName;
+    }
     this.d.log(`response ${responseId} rule=${ruleIndex} stream=${stream} oid=${caller.oid}`);
 
     const sf = streamFaults(faults);
@@ -468,6 +475,15 @@ export class ResponsesApi {
       });
     }
     return x.json(200, stored.object);
+  }
+
+  private continuationAgent(caller: Caller, body: z.infer<typeof CreateResponseBody>): string | undefined {
+    const { state } = this.d;
+    const prev = body.previous_response_id ? state.responses.get(body.previous_response_id) : undefined;
+    if (prev && prev.ownerOid === caller.oid) return prev.agentName;
+    const convId = typeof body.conversation === 'string' ? body.conversation : body.conversation?.id;
+    const conv = convId ? state.conversations.get(convId) : undefined;
+    return conv && conv.ownerOid === caller.oid ? (conv.lastAgentName ?? undefined) : undefined;
   }
 
   private turnContext(agent: AgentDef, settings: Settings, caller: Caller, userText: string): TurnContext {
@@ -679,6 +695,7 @@ export class ResponsesApi {
       items: (p.data.items ?? []).map(toConversationItem),
       activeResponseId: null,
       pendingApprovalIds: [],
+      lastAgentName: null,
     };
     this.d.state.conversations.set(c.id, c);
     if (x.entry) x.entry.conversationId = c.id;

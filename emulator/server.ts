@@ -1,4 +1,6 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { TLSSocket } from 'node:tls';
 import type { Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { randomBytes } from 'node:crypto';
@@ -8,7 +10,14 @@ import { Exchange, newLogEntry } from './exchange';
 import { FaultSchema } from './faults';
 import { BodyTooLarge, parseJson, readBody } from './http';
 import { managedIdentityToken, TokenAuthority } from './identity';
-import { handleOboTokenRequest } from './obo';
+import {
+  DEFAULT_OBO_CLIENT,
+  EMULATOR_SSO_APP_ID_URI,
+  handleOboTokenRequest,
+  loadTestTls,
+  TEAMS_CLIENT_APP_ID,
+  type OboClient,
+} from './obo';
 import { ResponsesApi } from './responses-api';
 import type { Scenario } from './scenario';
 import { loadDefaultScenario, parseScenario, ScenarioError } from './scenario';
@@ -38,6 +47,10 @@ export interface EmulatorOptions {
   /** Base of consent links when they must look different, e.g. an https host the bot allow-lists. */
   consentLinkBase?: string;
   log?: (line: string) => void;
+  /** Port of the https Entra authority (OBO token endpoint + OpenID metadata); default 0 (a free port). */
+  authorityPort?: number;
+  /** App registrations allowed to do on-behalf-of; default the emulator's SSO app (obo.ts DEFAULT_OBO_CLIENT). */
+  oboClients?: OboClient[];
 }
 
 export interface RunningEmulator {
@@ -57,6 +70,27 @@ export interface RunningEmulator {
     name?: string;
     expiresInSec?: number;
     aud?: string;
+  }): string;
+  /**
+   * https://127.0.0.1:<port>: the Entra authority for on-behalf-of (AZURE_AUTHORITY_HOST), served with the
+   * TEST-ONLY certificate of emulator/certs (trust `testCaPem` per credential, or NODE_EXTRA_CA_CERTS).
+   */
+  authorityUrl: string;
+  /** PEM of the TEST-ONLY CA that signed the authority's certificate, and its path. */
+  testCaPem: string;
+  testCaPath: string;
+  /** The default SSO app (AAD_APP_CLIENT_ID / AAD_APP_CLIENT_SECRET) and its identifier URI. */
+  ssoClient: { clientId: string; clientSecret: string; appIdUri: string };
+  /**
+   * Mints a Teams SSO token as Teams would hand it to the bot (signin/tokenExchange): aud = the SSO app's
+   * identifier URI (default), scp access_as_user, appid = the Teams client, tid default the project tenant.
+   */
+  issueSsoToken(claims: {
+    oid: string;
+    tid?: string;
+    name?: string;
+    aud?: string;
+    expiresInSec?: number;
   }): string;
   close(): Promise<void>;
 }
@@ -99,6 +133,23 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Running
   const publicBaseUrl = (opts.publicBaseUrl ?? url).replace(/\/+$/, '');
   const projectPrefix = `/api/projects/${project}`;
   const apiPrefix = `${projectPrefix}/openai/v1`;
+
+  // The Entra authority for on-behalf-of, over https (MSAL refuses http authorities): same routes, TLS socket.
+  const tls = loadTestTls();
+  const httpsServer = createHttpsServer({ key: tls.key, cert: tls.cert });
+  httpsServer.on('connection', (s: Socket) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+  });
+  await new Promise<void>((resolve, reject) => {
+    httpsServer.once('error', reject);
+    httpsServer.listen(opts.authorityPort ?? 0, '127.0.0.1', () => {
+      httpsServer.off('error', reject);
+      resolve();
+    });
+  });
+  const authorityUrl = `https://127.0.0.1:${(httpsServer.address() as AddressInfo).port}`;
+  const oboClients = opts.oboClients ?? [DEFAULT_OBO_CLIENT];
 
   const state = new EmulatorState(initialScenario);
   const authority = new TokenAuthority(url, tenantId);
@@ -246,11 +297,22 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Running
     if (path === '/msi/token' && method === 'GET') return identityRoute(x);
     const t = tenantId;
     if (method === 'GET' && path === `/${t}/discovery/v2.0/keys`) return x.json(200, authority.jwks());
+    const overTls = (req.socket as Partial<TLSSocket>).encrypted === true;
     if (method === 'GET' && path === `/${t}/v2.0/.well-known/openid-configuration`) {
-      return x.json(200, authority.openidConfiguration());
+      return x.json(200, authority.openidConfiguration(overTls ? authorityUrl : url));
     }
     if (method === 'POST' && path === `/${t}/oauth2/v2.0/token`) {
-      const r = handleOboTokenRequest(authority, new URLSearchParams(await readBody(req)));
+      const r = handleOboTokenRequest(
+        authority,
+        new URLSearchParams(await readBody(req)),
+        oboClients,
+        req.headers.authorization,
+      );
+      if (x.entry && r.caller) {
+        x.entry.callerOid = r.caller.oid;
+        x.entry.callerTid = r.caller.tid;
+      }
+      log(`obo ${r.status}${r.caller ? ` oid=${r.caller.oid}` : ''}`);
       return x.json(r.status, r.body);
     }
     if (path.startsWith(`${apiPrefix}/`)) return api.handle(x, path.slice(apiPrefix.length));
@@ -265,7 +327,7 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Running
     return x.json(404, { error: { code: 'not_found', message: `No route for ${method} ${path}` } });
   }
 
-  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+  const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
     route(req, res).catch((e: unknown) => {
       const tooLarge = e instanceof BodyTooLarge;
       log(`request failed: ${e instanceof Error ? e.message : String(e)}`);
@@ -282,7 +344,9 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Running
         res.destroy();
       }
     });
-  });
+  };
+  server.on('request', onRequest);
+  httpsServer.on('request', onRequest);
 
   log(`Foundry emulator on ${url} project=${project} tenant=${tenantId}`);
   let closing: Promise<void> | undefined;
@@ -293,13 +357,31 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Running
     identityHeader,
     tenantId,
     issueToken: (claims) => authority.issueToken(claims),
+    authorityUrl,
+    testCaPem: tls.ca,
+    testCaPath: tls.caPath,
+    ssoClient: {
+      clientId: oboClients[0]?.clientId ?? DEFAULT_OBO_CLIENT.clientId,
+      clientSecret: oboClients[0]?.clientSecret ?? DEFAULT_OBO_CLIENT.clientSecret,
+      appIdUri: oboClients[0]?.identifierUris[0] ?? EMULATOR_SSO_APP_ID_URI,
+    },
+    issueSsoToken: (claims) =>
+      authority.issueToken({
+        ...claims,
+        aud: claims.aud ?? oboClients[0]?.identifierUris[0] ?? EMULATOR_SSO_APP_ID_URI,
+        scp: 'access_as_user',
+        appid: TEAMS_CLIENT_APP_ID,
+        idtyp: 'user',
+      }),
     close: () => {
       closing ??= (async () => {
         abort.abort();
         const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+        const closedTls = new Promise<void>((resolve) => httpsServer.close(() => resolve()));
         for (const s of sockets) s.destroy();
         await api.drain();
         await closed;
+        await closedTls;
       })();
       return closing;
     },

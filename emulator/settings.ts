@@ -34,6 +34,8 @@ export const SettingsSchema = z
     /** §8.2 item 9 (status and code are [U]). */
     conversationLockedStatus: z.union([z.literal(409), z.literal(400)]),
     conversationLockedCode: z.string(),
+    /** §11.9: `required` (default) = every request needs agent_reference; `optional` = continuations may omit it. */
+    agentReferenceOnContinuation: z.enum(['required', 'optional']),
     /** Default text after a declined consent; `{server_label}` is replaced. */
     declinedConsentText: z.string(),
   })
@@ -55,6 +57,7 @@ export const DEFAULT_SETTINGS: Readonly<Omit<Settings, 'consentLinkBase'>> = Obj
   unknownVersionMessage: "Version '{version}' not found for agent '{name}'.",
   conversationLockedStatus: 409,
   conversationLockedCode: 'conversation_locked',
+  agentReferenceOnContinuation: 'required',
   declinedConsentText: "I couldn't use {server_label}: access was not granted. Sign in again to use it.",
 });
 

@@ -31,6 +31,8 @@ export interface StoredConversation {
   /** The response currently streaming on this conversation (one at a time, §1.6). */
   activeResponseId: string | null;
   pendingApprovalIds: string[];
+  /** Agent of the last response on this conversation (for settings.agentReferenceOnContinuation). */
+  lastAgentName: string | null;
 }
 
 export interface PendingApproval {

@@ -346,6 +346,27 @@ describe('§11 alternatives', () => {
     expect(outputOfType(r, 'mcp_call')).toHaveLength(1);
   });
 
+  it('6: tool_choice is accepted (and ignored) with an agent', async () => {
+    const r = terminal(await streamTurn(emu, ALICE, { input: 'hello', tool_choice: 'required' }));
+    expect(r.status).toBe('completed');
+  });
+
+  it('9: agent_reference on an approval continuation is required by default, optional by switch', async () => {
+    await grantConsent(emu.url, ALICE, 'github');
+    const p = terminal(await streamTurn(emu, ALICE, { input: 'create an issue' }));
+    const token = emu.issueToken({ oid: ALICE });
+    const body = { previous_response_id: p.id, input: approve(approvals(p), true), stream: false };
+    const strict = await postResponse(emu.projectEndpoint, token, body);
+    expect(strict.status).toBe(400);
+    expect(await strict.json()).toMatchObject({ error: { param: 'agent_reference' } });
+    await setSettings(emu.url, { agentReferenceOnContinuation: 'optional' });
+    const lenient = await postResponse(emu.projectEndpoint, token, body);
+    expect(lenient.status).toBe(200);
+    const r = (await lenient.json()) as WireResponse;
+    expect(r.agent_reference).toMatchObject({ name: 'helpdesk-agent' });
+    expect(outputOfType(r, 'mcp_call')).toHaveLength(1);
+  });
+
   it('switches apply to the next N requests through an override fault', async () => {
     await setFaults(emu.url, [{ kind: 'override', settings: { consentTerminal: 'completed' }, count: 1 }]);
     const a = await streamTurn(emu, ALICE, { input: 'search my issues' });
