@@ -1,12 +1,12 @@
 import type { TokenCredential } from '@azure/identity';
 import type { ServiceClientCredentialsFactory } from 'botframework-connector';
-import type { Request as BotRequest, Response as BotResponse } from 'botbuilder';
 import type { Server } from 'restify';
 import type { Config } from './config/config';
 import { configSecrets } from './config/config';
 import { createAppCredential } from './foundry/credentials';
 import { createFoundryClient } from './foundry/client';
 import type { FoundryClient } from './foundry/types';
+import { runActivity } from './http/activity-edge';
 import { createServer } from './http/server';
 import { createLogger, type Logger, type LogSink } from './observability/logger';
 import type { IdentityProvider } from './relay/ports';
@@ -105,11 +105,12 @@ export async function startBot(config: Config, o: BotOverrides = {}): Promise<Ru
   let draining = false;
   const server = createServer({
     log,
-    // restify's Request is structurally botbuilder's Request except for exactOptionalPropertyTypes.
-    handle: (req, res) =>
-      teams.adapter.process(req as unknown as BotRequest, res as unknown as BotResponse, async (ctx) => {
+    // Inbound auth at the edge: botbuilder validates the token; any failure before the turn starts is a 401.
+    handle: ({ activity, authorization }) =>
+      runActivity(teams.adapter, authorization, activity, async (ctx) => {
         await teams.app.run(ctx);
       }),
+    authRequired: Boolean(config.bot.appId),
     serviceUrlAllowed: (u) => isAllowedServiceUrl(u, config.bot.outboundHosts),
     ready: () => relay.isAccepting,
     draining: () => draining,

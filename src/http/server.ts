@@ -1,6 +1,7 @@
 import * as restify from 'restify';
 import { z } from 'zod';
 import { newCorrelationId, type Logger } from '../observability/logger';
+import { isWellFormedBearer, type EdgeResult } from './activity-edge';
 
 /**
  * The HTTP edge: `POST /api/messages`, `GET /healthz` (liveness), `GET /readyz` (readiness).
@@ -9,7 +10,11 @@ import { newCorrelationId, type Logger } from '../observability/logger';
  *   (botbuilder's CloudAdapter answers `{}` with a 500 because it validates outside its try);
  * - a `serviceUrl` outside the outbound allow-list → 400 before anything is processed, so a forged URL
  *   can never receive the bot's token (AUTH-05);
- * - any error escaping the adapter → a bare 500 with a correlation id, never the error text;
+ * - authentication (when `authRequired`): a missing, duplicated or malformed `Authorization` header → 401
+ *   before botbuilder sees the request; any failure of botbuilder's token validation → 401 with no error
+ *   text (activity-edge.ts; botbuilder itself answers some of them with a 500 and the error message);
+ * - any error escaping the turn → a bare 500 with a correlation id, never the error text;
+ * - an invoke nobody answered (botbuilder's 501) → 400;
  * - while draining (SIGTERM) new requests get 503.
  */
 export const MAX_BODY_BYTES = 256 * 1024;
@@ -32,14 +37,17 @@ const ActivityShape = z
   })
   .passthrough();
 
+/** Runs the adapter for one validated activity (see activity-edge.ts `runActivity`). */
 export interface MessageHandler {
-  (req: restify.Request, res: restify.Response): Promise<void>;
+  (input: { activity: Record<string, unknown>; authorization: string }): Promise<EdgeResult>;
 }
 
 export interface ServerOptions {
   log: Logger;
   /** Runs the adapter for one validated request. */
   handle: MessageHandler;
+  /** True when the bot has an app id: every request must carry a Bot Framework bearer token. */
+  authRequired: boolean;
   /** Whether a serviceUrl may receive replies. */
   serviceUrlAllowed: (serviceUrl: string) => boolean;
   /** Readiness: false while draining or when a dependency is down. */
@@ -52,6 +60,11 @@ function sendJson(res: restify.Response, status: number, body: Record<string, un
   if (res.headersSent) return;
   res.status(status);
   res.json(body);
+}
+
+function unauthorized(res: restify.Response): void {
+  res.header('WWW-Authenticate', 'Bearer');
+  sendJson(res, 401, { error: 'Unauthorized' });
 }
 
 export function createServer(o: ServerOptions): restify.Server {
@@ -107,12 +120,44 @@ export function createServer(o: ServerOptions): restify.Server {
       sendJson(res, 400, { error: 'BadRequest', message: 'serviceUrl not allowed' });
       return;
     }
+    // Node keeps only the first of repeated Authorization headers; an ambiguous request is refused instead.
+    const authHeaders = req.rawHeaders.filter((h, i) => i % 2 === 0 && h.toLowerCase() === 'authorization');
+    const authorization = typeof req.headers.authorization === 'string' ? req.headers.authorization : '';
+    if (authHeaders.length > 1 || (o.authRequired && !isWellFormedBearer(authorization))) {
+      log.warn('http.auth_rejected', {
+        reason:
+          authHeaders.length > 1 ? 'DuplicateHeader' : authorization ? 'MalformedHeader' : 'MissingHeader',
+      });
+      unauthorized(res);
+      return;
+    }
+    let result: EdgeResult;
     try {
-      await o.handle(req, res);
+      result = await o.handle({ activity: body as Record<string, unknown>, authorization });
     } catch (err) {
-      const correlationId = newCorrelationId();
-      log.error('http.handler_error', { correlationId, err });
-      sendJson(res, 500, { error: 'InternalError', correlationId });
+      result = { kind: 'failed', error: err };
+    }
+    switch (result.kind) {
+      case 'answer':
+        if (res.headersSent) return;
+        res.status(result.status);
+        if (result.body === undefined) res.end();
+        else res.json(result.body);
+        return;
+      case 'unauthorized':
+        log.warn('http.auth_rejected', { reason: result.reason });
+        unauthorized(res);
+        return;
+      case 'unsupported_invoke':
+        log.info('http.invoke_unanswered', { name: shape.data.name?.slice(0, 64) ?? 'none' });
+        sendJson(res, 400, { error: 'BadRequest', message: 'unsupported invoke' });
+        return;
+      case 'failed': {
+        const correlationId = newCorrelationId();
+        log.error('http.handler_error', { correlationId, err: result.error });
+        sendJson(res, 500, { error: 'InternalError', correlationId });
+        return;
+      }
     }
   });
 

@@ -1,6 +1,12 @@
 import { Application, TeamsAdapter, type TurnState } from '@microsoft/teams-ai';
-import { ActivityTypes, type Activity, type ConversationReference, type TurnContext } from 'botbuilder';
-import type { ServiceClientCredentialsFactory } from 'botframework-connector';
+import {
+  ActivityTypes,
+  CallerIdConstants,
+  type Activity,
+  type ConversationReference,
+  type TurnContext,
+} from 'botbuilder';
+import { AuthenticationConstants, type ServiceClientCredentialsFactory } from 'botframework-connector';
 import type { Config } from '../config/config';
 import { BotError, isBotError, userMessageFor } from '../errors';
 import { hashId, type Logger } from '../observability/logger';
@@ -36,7 +42,20 @@ export function createAdapter(o: TeamsEdgeOptions): TeamsAdapter {
     MicrosoftAppType: bot.appType === 'UserAssignedMsi' ? 'UserAssignedMSI' : bot.appType,
     MicrosoftAppTenantId: bot.tenantId ?? '',
   };
-  if (bot.openIdMetadataUrl) auth['ToBotFromChannelOpenIdMetadataUrl'] = bot.openIdMetadataUrl;
+  if (bot.openIdMetadataUrl) {
+    // Setting one endpoint switches botbuilder to "fully parameterized" mode, where every value not given is
+    // undefined (botFrameworkAuthenticationFactory.js L32–40): an undefined channel token issuer rejects every
+    // token. So give the public-cloud values for the rest (the same ones the default branch uses).
+    Object.assign(auth, {
+      ToBotFromChannelOpenIdMetadataUrl: bot.openIdMetadataUrl,
+      ToBotFromChannelTokenIssuer: AuthenticationConstants.ToBotFromChannelTokenIssuer,
+      ToBotFromEmulatorOpenIdMetadataUrl: AuthenticationConstants.ToBotFromEmulatorOpenIdMetadataUrl,
+      ToChannelFromBotLoginUrl: AuthenticationConstants.ToChannelFromBotLoginUrl,
+      ToChannelFromBotOAuthScope: AuthenticationConstants.ToChannelFromBotOAuthScope,
+      OAuthUrl: AuthenticationConstants.OAuthUrl,
+      CallerId: CallerIdConstants.PublicAzureChannel,
+    });
+  }
   const adapter = new TeamsAdapter(auth, o.credentialsFactory);
   adapter.onTurnError = async (ctx: TurnContext, err: unknown): Promise<void> => {
     // Never echo raw errors (botbuilder's default sends err.message to the user): log a code, say little.
