@@ -1,6 +1,5 @@
 import { loadConfig } from './config/config';
 import { isBotError } from './errors';
-import { startBot } from './app';
 
 /** Entry point (`npm start`): configuration → bot → signals. */
 async function main(): Promise<void> {
@@ -12,6 +11,9 @@ async function main(): Promise<void> {
     process.stderr.write(`${isBotError(err) ? err.message : 'invalid configuration'}\n`);
     process.exit(1);
   }
+  // Loaded only after the configuration is valid: the bot's modules take seconds to load, and a bad
+  // configuration must stop start-up within 2 s (AUTH-08).
+  const { startBot } = await import('./app');
   const bot = await startBot(config);
   let stopping = false;
   const stop = (signal: string): void => {
