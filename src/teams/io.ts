@@ -10,6 +10,7 @@ import type { ConversationInfo, ConversationRef, ConversationScope } from '../re
 import type { ConversationIO } from '../relay/ports';
 import type { CardView } from '../relay/views';
 import { refreshFor, renderCard } from './cards';
+import { classifyConnectorError } from './connector-errors';
 import { TeamsAnswerStream } from './stream';
 
 /**
@@ -81,6 +82,61 @@ export interface IoOptions {
   log: Logger;
   pacer: SendPacer;
   streaming: boolean;
+  /** Test seam for retry waits (default: setTimeout). */
+  sleep?: (ms: number) => Promise<void>;
+}
+
+/**
+ * botbuilder's ConnectorClient runs on @azure/core-client, whose default pipeline has a retry policy (3 retries:
+ * 429/503 after Retry-After, and 408/5xx/transport errors with exponential backoff, for every method). Measured
+ * against the fake connector: a 500 or 502 on a message POST was re-sent ~0.8 s later, which can post the same
+ * message twice (Bot Connector creates are not idempotent, reliability-plan §2.4/§2.5), and a 429 was retried by
+ * the pipeline *and* by our code (nested retries). So the pipeline's Retry phase is removed from the turn's
+ * connector client, and `withConnectorRetry` is the one retry policy for Bot Connector calls (conventions.md C11).
+ */
+export function disablePipelineRetries(ctx: TurnContext): void {
+  const key = (ctx.adapter as { ConnectorClientKey?: symbol } | undefined)?.ConnectorClientKey;
+  if (key === undefined) return;
+  type PipelineHolder = { client?: { pipeline?: { removePolicy(o: { phase: 'Retry' }): unknown } } };
+  const client = ctx.turnState.get<PipelineHolder | undefined>(key);
+  client?.client?.pipeline?.removePolicy({ phase: 'Retry' });
+}
+
+/** Attempts per call, the first included. */
+const MAX_ATTEMPTS = 4;
+const BACKOFF_BASE_MS = 250;
+const MAX_HINT_MS = 60_000;
+
+/**
+ * Retries a Bot Connector call (reliability-plan §2.5, RES-07):
+ * - 429 (the request was refused, so nothing was created): after `Retry-After` (capped at 60 s; 1 s if absent);
+ * - 412 / 502 / 504: only for `update` (PUT of an existing activity is idempotent), jittered exponential backoff;
+ * - a connection that was refused (nothing sent): once;
+ * - anything else, notably a 500 or 502 on a create, is not retried: the message may already exist.
+ */
+export async function withConnectorRetry<T>(
+  op: () => Promise<T>,
+  kind: 'create' | 'update',
+  log: Logger,
+  sleep: (ms: number) => Promise<void> = (ms) => new Promise((r) => setTimeout(r, ms)),
+): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await op();
+    } catch (err) {
+      if (attempt >= MAX_ATTEMPTS) throw err;
+      const f = classifyConnectorError(err);
+      const refused = (err as { code?: unknown } | undefined)?.code === 'ECONNREFUSED';
+      let waitMs: number | undefined;
+      if (f.status === 429) waitMs = Math.min(f.retryAfterMs ?? 1000, MAX_HINT_MS);
+      else if (kind === 'update' && (f.status === 412 || f.status === 502 || f.status === 504))
+        waitMs = BACKOFF_BASE_MS * 2 ** (attempt - 1) * (1 - Math.random() * 0.25);
+      else if (refused && attempt === 1) waitMs = BACKOFF_BASE_MS;
+      if (waitMs === undefined) throw err;
+      log.info('connector.retry', { kind, status: f.status, attempt, waitMs: Math.round(waitMs) });
+      await sleep(waitMs);
+    }
+  }
 }
 
 /** ConversationIO over a botbuilder TurnContext (live or proactive). */
@@ -94,17 +150,24 @@ export class TurnContextIO implements ConversationIO {
   ) {
     this.conversation = conversationOf(ctx.activity);
     this.reference = TurnContext.getConversationReference(ctx.activity);
+    disablePipelineRetries(ctx);
   }
 
-  private async send(activity: Partial<Activity>): Promise<string | undefined> {
+  /** One paced POST, no retry (the answer stream has its own 429 handling). */
+  private async sendOnce(activity: Partial<Activity>): Promise<string | undefined> {
     await this.o.pacer.take(this.conversation.id);
     const r = await this.ctx.sendActivity(activity);
     return r?.id;
   }
 
+  /** A paced POST of a new activity, retried only where a retry cannot duplicate it (RES-07). */
+  private send(activity: Partial<Activity>): Promise<string | undefined> {
+    return withConnectorRetry(() => this.sendOnce(activity), 'create', this.o.log, this.o.sleep);
+  }
+
   beginAnswer(): TeamsAnswerStream {
     return new TeamsAnswerStream({
-      send: (a) => this.send(a),
+      send: (a) => this.sendOnce(a),
       streaming: this.o.streaming && this.conversation.scope === 'personal',
       log: this.o.log.child('stream'),
     });
@@ -121,12 +184,20 @@ export class TurnContextIO implements ConversationIO {
 
   async updateCard(activityId: string, view: CardView): Promise<void> {
     const card = renderCard(view, { refresh: refreshFor(view, this.conversation.scope) });
-    await this.o.pacer.take(this.conversation.id);
     const reference = this.reference as Partial<ConversationReference>;
-    await this.ctx.updateActivity({
+    const update = {
       ...MessageFactory.attachment(CardFactory.adaptiveCard(card)),
       id: activityId,
       ...(reference.conversation ? { conversation: reference.conversation } : {}),
-    });
+    };
+    await withConnectorRetry(
+      async () => {
+        await this.o.pacer.take(this.conversation.id);
+        await this.ctx.updateActivity(update);
+      },
+      'update',
+      this.o.log,
+      this.o.sleep,
+    );
   }
 }

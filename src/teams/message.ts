@@ -7,8 +7,8 @@ import type { FinalAnswer } from '../relay/model';
  * (Teams' 80 KB guidance, measured as UTF-16; reliability-plan §2.7, STR-06).
  */
 export const MAX_MESSAGE_BYTES = 80_000;
-/** Room left for entities and channel data in one activity. */
-const TEXT_BUDGET_BYTES = 70_000;
+/** Room left for entities and channel data in one activity (also the cap on cumulative streaming text). */
+export const TEXT_BUDGET_BYTES = 70_000;
 const MAX_CITATIONS = 20;
 
 export interface TeamsCitation {

@@ -2,7 +2,7 @@ import type { Logger } from '../observability/logger';
 import type { FinalAnswer } from '../relay/model';
 import type { AnswerStream, StreamOutcome } from '../relay/ports';
 import { classifyConnectorError } from './connector-errors';
-import { aiEntity, applyCitations, finalText, splitText } from './message';
+import { aiEntity, applyCitations, finalText, splitText, TEXT_BUDGET_BYTES, utf16Bytes } from './message';
 
 /** Sends one activity to the conversation; resolves with the created activity id when the service gives one. */
 export type SendActivity = (activity: Record<string, unknown>) => Promise<string | undefined>;
@@ -53,6 +53,7 @@ export class TeamsAnswerStream implements AnswerStream {
   private timer: NodeJS.Timeout | undefined;
   private typingTimer: NodeJS.Timeout | undefined;
   private fellBack = false;
+  private sizeCapped = false;
 
   constructor(private readonly o: TeamsStreamOptions) {
     this.clock = o.clock ?? Date.now;
@@ -166,7 +167,7 @@ export class TeamsAnswerStream implements AnswerStream {
   }
 
   private schedule(): void {
-    if (this.state !== 'open' || this.inFlight || this.timer) return;
+    if (this.state !== 'open' || this.inFlight || this.timer || this.sizeCapped) return;
     const wait = Math.max(0, this.lastSendAt + this.minGapMs - this.clock());
     this.timer = setTimeout(() => {
       this.timer = undefined;
@@ -186,6 +187,13 @@ export class TeamsAnswerStream implements AnswerStream {
     let activity: Record<string, unknown>;
     if (this.buffer.length > this.sentLength) {
       if (this.streamId === undefined && this.sequence > 0) return; // wait for the stream id
+      if (utf16Bytes(this.buffer) > TEXT_BUDGET_BYTES) {
+        // Every chunk carries the cumulative text: past the budget Teams answers 403 "Message size too large"
+        // (STR-06). Stop sending chunks; `finish` closes the stream with the first part and sends the rest.
+        if (!this.sizeCapped) this.o.log.info('stream.size_cap', { chars: this.buffer.length });
+        this.sizeCapped = true;
+        return;
+      }
       this.sequence += 1;
       const info = {
         streamType: 'streaming',
@@ -218,6 +226,11 @@ export class TeamsAnswerStream implements AnswerStream {
     this.lastSendAt = now;
     this.inFlight = this.o
       .send(activity)
+      .finally(() => {
+        // The gap runs from the answer, not from the call: the send may first wait in the pacer, and Teams
+        // wants the next request only after a successful response, ≥ 1 s apart (STR-03).
+        if (this.lastSendAt <= this.clock()) this.lastSendAt = this.clock();
+      })
       .then((id) => {
         if (this.streamId === undefined) {
           if (id) this.streamId = id;
