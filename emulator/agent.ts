@@ -51,10 +51,9 @@ export interface TurnContext {
   markDeclined(serverLabel: string): void;
 }
 
+/** Index of the first rule matching the text; -1 when none does (planRule then echoes). */
 export function selectRule(agent: AgentDef, text: string): number {
-  const i = agent.rules.findIndex((r) => ruleMatches(r, text));
-  // The schema allows scenarios without a default rule: fall back to an echo.
-  return i;
+  return agent.rules.findIndex((r) => ruleMatches(r, text));
 }
 
 const fill = (template: string, userText: string): string => template.split('{input}').join(userText);

@@ -151,12 +151,4 @@ describe('JWKS and OpenID configuration', () => {
     expect(Number(c['exp']) - Number(c['iat'])).toBe(3600);
     expect(Number(c['nbf'])).toBeLessThanOrEqual(Number(c['iat']));
   });
-
-  it('reserves the OBO token endpoint (501 until built)', async () => {
-    const res = await fetch(`${emu.url}/${emu.tenantId}/oauth2/v2.0/token`, {
-      method: 'POST',
-      body: 'grant_type=x',
-    });
-    expect(res.status).toBe(501);
-  });
 });

@@ -1,5 +1,14 @@
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import ts from 'typescript';
@@ -155,10 +164,18 @@ describe('scenario semantics', () => {
 
 describe('CLI (emulator/main.ts)', () => {
   it('prints the listening line, serves requests and exits 0 on SIGTERM', async () => {
-    // Transpile emulator/*.ts into a temp dir (no full build needed) and run main.js with node.
+    // Lay out a throw-away copy like the build output (<root>/package.json, <root>/dist/emulator/*.js) so the
+    // walk-up lookups (default scenario, test certificates) run as they do from dist; no full build needed.
     const out = mkdtempSync(join(tmpdir(), 'emu-cli-'));
     try {
       const src = join(ROOT, 'emulator');
+      const dist = join(out, 'dist', 'emulator');
+      mkdirSync(dist, { recursive: true });
+      mkdirSync(join(out, 'emulator'));
+      writeFileSync(join(out, 'package.json'), '{}');
+      for (const d of ['scenarios', 'certs']) {
+        if (existsSync(join(src, d))) symlinkSync(join(src, d), join(out, 'emulator', d));
+      }
       for (const f of readdirSync(src).filter((n) => n.endsWith('.ts'))) {
         const js = ts.transpileModule(readFileSync(join(src, f), 'utf8'), {
           compilerOptions: {
@@ -167,14 +184,13 @@ describe('CLI (emulator/main.ts)', () => {
             esModuleInterop: true,
           },
         }).outputText;
-        writeFileSync(join(out, f.replace(/\.ts$/, '.js')), js);
+        writeFileSync(join(dist, f.replace(/\.ts$/, '.js')), js);
       }
-      const child = spawn(process.execPath, [join(out, 'main.js')], {
+      const child = spawn(process.execPath, [join(dist, 'main.js')], {
         env: {
           PATH: process.env['PATH'] ?? '',
           NODE_PATH: join(ROOT, 'node_modules'),
           EMULATOR_PORT: '0',
-          EMULATOR_SCENARIO: join(src, 'scenarios', 'default.json'),
           EMULATOR_TENANT_ID: '33333333-3333-3333-3333-333333333333',
         },
         stdio: ['ignore', 'pipe', 'pipe'],
