@@ -1,15 +1,302 @@
+import { Agent } from 'node:https';
+import { inspect } from 'node:util';
+import {
+  AuthenticationError,
+  OnBehalfOfCredential,
+  type AccessToken,
+  type GetTokenOptions,
+  type OnBehalfOfCredentialOptions,
+  type TokenCredential,
+} from '@azure/identity';
 import type { Config } from '../config/config';
 import { BotError } from '../errors';
-import type { Logger } from '../observability/logger';
+import { FOUNDRY_SCOPE } from '../foundry/types';
+import { hashId, type Logger } from '../observability/logger';
+import type { Actor } from '../relay/model';
 import type { IdentityProvider } from '../relay/ports';
 
 /**
- * Individual authentication (FOUNDRY_AUTH=user): Foundry is called as the Teams user, with a token obtained
- * on-behalf-of the user's SSO token. Placeholder until the identity work lands: fails closed.
+ * Individual authentication (FOUNDRY_AUTH=user, docs/identity.md): Foundry is called as the Teams user, with a
+ * token obtained on-behalf-of the user's Teams SSO token through @azure/identity's OnBehalfOfCredential, so
+ * OAuth identity passthrough consents stay per user (foundry-protocol.md §1.3).
+ *
+ * - The latest SSO token of each user (key: tenant + Entra object id) is kept **in memory only**: never in
+ *   durable storage, never logged. After a restart the edge asks Teams for a new one (silent SSO).
+ * - Foundry tokens are cached per user until 5 minutes before they expire; concurrent exchanges for one user
+ *   (several devices, several turns) share one on-behalf-of call (single flight).
+ * - Users whose conversation or SSO token tenant is not the project tenant (AAD_APP_TENANT_ID) are refused
+ *   with TENANT_NOT_ALLOWED before anything is sent to Entra or Foundry (cross-tenant exchange isn't supported).
+ * - Credentials handed out never serialise tokens (`toJSON`, `util.inspect`).
  */
-export function createUserIdentity(_config: Config, _log: Logger): IdentityProvider {
+
+/** Refresh this long before a Foundry token expires. */
+export const FOUNDRY_TOKEN_MARGIN_MS = 5 * 60_000;
+/** Bound on remembered users (each entry is a few KB); the least recently used is forgotten first. */
+const MAX_SESSIONS = 10_000;
+/** Official Entra hosts: instance discovery stays on for these. */
+const OFFICIAL_AUTHORITY = /^https:\/\/login\.microsoftonline\.(com|us)$/i;
+
+export interface UserIdentityOptions {
+  /**
+   * Extra CA (PEM) trusted for the Entra authority only: tests pass the emulator's TEST-ONLY CA
+   * (emulator/certs/ca.pem). Production leaves it unset (the system store verifies login.microsoftonline.com).
+   */
+  authorityCa?: string;
+  clock?: () => number;
+}
+
+/** The user-mode provider: the IdentityProvider port plus what the Teams edge and tests need. */
+export interface UserIdentityProvider extends IdentityProvider {
+  readonly mode: 'user';
+  acceptSsoToken(user: Actor, tenantId: string, ssoToken: string): Promise<void>;
+  /** Forgets a user's tokens (sign-out, or a token Foundry rejected). */
+  forget(user: Actor, tenantId: string): void;
+  /** Users currently remembered (for tests and metrics). */
+  readonly size: number;
+}
+
+interface SsoClaims {
+  oid: string;
+  tid: string;
+  /** Milliseconds since the epoch. */
+  exp: number;
+}
+
+interface Session {
+  ssoToken: string;
+  ssoExp: number;
+  foundry?: AccessToken;
+  inflight?: Promise<AccessToken>;
+}
+
+/**
+ * Reads the claims the bot routes on (oid, tid, exp) **without verifying** the signature: the token arrived in
+ * an authenticated Bot Framework invoke, and Entra verifies it (signature, audience, lifetime) during the
+ * on-behalf-of exchange. Nothing is granted on these claims alone; they only let the bot refuse early.
+ */
+function ssoClaims(token: string): SsoClaims | undefined {
+  const payload = token.split('.')[1];
+  if (token.split('.').length !== 3 || !payload) return undefined;
+  try {
+    const p = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as Record<string, unknown>;
+    const { oid, tid, exp } = p;
+    if (typeof oid !== 'string' || typeof tid !== 'string' || typeof exp !== 'number') return undefined;
+    return { oid: oid.toLowerCase(), tid: tid.toLowerCase(), exp: exp * 1000 };
+  } catch {
+    return undefined;
+  }
+}
+
+/** A TokenCredential for one user that never serialises a token (conventions.md C12). */
+class UserCredential implements TokenCredential {
+  readonly #get: () => Promise<AccessToken>;
+  readonly #user: string;
+
+  constructor(userHash: string, get: () => Promise<AccessToken>) {
+    this.#user = userHash;
+    this.#get = get;
+  }
+
+  getToken(scopes: string | string[], _options?: GetTokenOptions): Promise<AccessToken> {
+    const list = Array.isArray(scopes) ? scopes : [scopes];
+    if (list.length !== 1 || list[0] !== FOUNDRY_SCOPE) {
+      return Promise.reject(new BotError('IDENTITY_UNAVAILABLE', 'user credential is for Foundry only'));
+    }
+    return this.#get();
+  }
+
+  toJSON(): { name: string; user: string } {
+    return { name: 'UserCredential', user: this.#user };
+  }
+
+  [inspect.custom](): string {
+    return `UserCredential { user: '${this.#user}' }`;
+  }
+
+  toString(): string {
+    return `UserCredential(${this.#user})`;
+  }
+}
+
+type AdditionalPolicies = NonNullable<OnBehalfOfCredentialOptions['additionalPolicies']>;
+
+/** A pipeline policy that sends the credential's requests through an https agent trusting `ca`. */
+function trustCaPolicies(ca: string): AdditionalPolicies {
+  const agent = new Agent({ ca, keepAlive: false });
+  return [
+    {
+      position: 'perCall',
+      policy: {
+        name: 'authorityCaPolicy',
+        sendRequest: (request, next) => {
+          request.agent ??= agent;
+          return next(request);
+        },
+      },
+    },
+  ];
+}
+
+/**
+ * Creates the user-mode identity provider. `config.sso` (AAD_APP_CLIENT_ID / _SECRET / _TENANT_ID) names the
+ * Teams SSO app registration; `config.foundry.authorityHost` (AZURE_AUTHORITY_HOST) the Entra authority.
+ *
+ * @throws BotError('CONFIG_INVALID') when the SSO app is not fully configured (loadConfig rejects that first).
+ */
+export function createUserIdentity(
+  config: Config,
+  log: Logger,
+  options: UserIdentityOptions = {},
+): UserIdentityProvider {
+  const { clientId, clientSecret } = config.sso;
+  const projectTenant = config.sso.tenantId?.toLowerCase();
+  if (!clientId || !clientSecret || !projectTenant) {
+    throw new BotError(
+      'CONFIG_INVALID',
+      'FOUNDRY_AUTH=user needs AAD_APP_CLIENT_ID, _SECRET and _TENANT_ID',
+      {
+        details: { keys: ['AAD_APP_CLIENT_ID', 'AAD_APP_CLIENT_SECRET', 'AAD_APP_TENANT_ID'] },
+      },
+    );
+  }
+  const clock = options.clock ?? Date.now;
+  const authorityHost = config.foundry.authorityHost;
+  const authority = {
+    ...(authorityHost !== undefined ? { authorityHost } : {}),
+    ...(authorityHost !== undefined && !OFFICIAL_AUTHORITY.test(authorityHost)
+      ? { disableInstanceDiscovery: true }
+      : {}),
+    ...(options.authorityCa !== undefined
+      ? { additionalPolicies: trustCaPolicies(options.authorityCa) }
+      : {}),
+  };
+  const sessions = new Map<string, Session>();
+  const keyOf = (oid: string): string => `${projectTenant}|${oid.toLowerCase()}`;
+
+  const refuseForeignTenant = (tenantId: string, user: Actor): void => {
+    if (tenantId.toLowerCase() === projectTenant) return;
+    log.warn('identity.tenant_refused', {
+      user: hashId(user.aadObjectId ?? user.id),
+      tenant: hashId(tenantId),
+    });
+    throw new BotError('TENANT_NOT_ALLOWED', 'user is not in the Foundry project tenant');
+  };
+
+  const remember = (key: string, session: Session): void => {
+    sessions.delete(key);
+    sessions.set(key, session);
+    if (sessions.size > MAX_SESSIONS) {
+      const oldest = sessions.keys().next().value;
+      if (oldest !== undefined) sessions.delete(oldest);
+    }
+  };
+
+  const fresh = (t: AccessToken | undefined): t is AccessToken =>
+    t !== undefined && t.expiresOnTimestamp - FOUNDRY_TOKEN_MARGIN_MS > clock();
+
+  /** The user's Foundry token: cached, or one (shared) on-behalf-of exchange. */
+  // No abort signal: the exchange is shared by every caller of this user, one caller's abort must not fail the rest.
+  const foundryToken = (key: string, userHash: string): Promise<AccessToken> => {
+    const s = sessions.get(key);
+    if (!s) return Promise.reject(new BotError('IDENTITY_UNAVAILABLE', 'no sign-in for this user'));
+    if (fresh(s.foundry)) return Promise.resolve(s.foundry);
+    if (s.inflight) return s.inflight;
+    if (s.ssoExp <= clock()) {
+      return Promise.reject(new BotError('IDENTITY_UNAVAILABLE', 'the sign-in has expired'));
+    }
+    const started = clock();
+    const assertion = s.ssoToken;
+    const obo = new OnBehalfOfCredential({
+      tenantId: projectTenant,
+      clientId,
+      clientSecret,
+      userAssertionToken: assertion,
+      ...authority,
+    });
+    const run = obo
+      .getToken(FOUNDRY_SCOPE)
+      .then(
+        (token) => {
+          const cur = sessions.get(key);
+          if (cur) cur.foundry = token;
+          log.info('identity.obo_exchanged', { user: userHash, ms: clock() - started });
+          return token;
+        },
+        (err: unknown) => {
+          // Never the error text: Entra's descriptions are safe, but the cause chain holds request details.
+          const error =
+            err instanceof AuthenticationError ? String(err.errorResponse.error).slice(0, 64) : 'unknown';
+          const status = err instanceof AuthenticationError ? err.statusCode : undefined;
+          log.warn('identity.obo_failed', { user: userHash, error, ...(status ? { status } : {}) });
+          // A token Entra refused is useless: forget it, so the next message asks Teams for a new one.
+          if (sessions.get(key)?.ssoToken === assertion) sessions.delete(key);
+          throw new BotError('IDENTITY_UNAVAILABLE', 'on-behalf-of exchange failed', {
+            details: { error, ...(status ? { status } : {}) },
+          });
+        },
+      )
+      .finally(() => {
+        const cur = sessions.get(key);
+        if (cur?.inflight === run) delete cur.inflight;
+      });
+    s.inflight = run;
+    return run;
+  };
+
   return {
     mode: 'user',
-    credentialFor: () => Promise.reject(new BotError('IDENTITY_UNAVAILABLE', 'user identity not configured')),
+
+    get size(): number {
+      return sessions.size;
+    },
+
+    async credentialFor(user: Actor, tenantId: string): Promise<TokenCredential> {
+      refuseForeignTenant(tenantId, user);
+      const oid = user.aadObjectId;
+      if (!oid) throw new BotError('IDENTITY_UNAVAILABLE', 'the user has no Entra object id');
+      const key = keyOf(oid);
+      const userHash = hashId(oid.toLowerCase());
+      // Exchange now, so a missing or refused sign-in is known before anything is sent to Foundry.
+      await foundryToken(key, userHash);
+      return new UserCredential(userHash, () => foundryToken(key, userHash));
+    },
+
+    async acceptSsoToken(user: Actor, tenantId: string, ssoToken: string): Promise<void> {
+      refuseForeignTenant(tenantId, user);
+      const claims = ssoClaims(ssoToken);
+      const oid = user.aadObjectId?.toLowerCase();
+      const userHash = hashId(oid ?? user.id);
+      if (!claims || !oid) {
+        log.warn('identity.sso_rejected', { user: userHash, reason: 'unreadable' });
+        throw new BotError('IDENTITY_UNAVAILABLE', 'the SSO token could not be read');
+      }
+      if (claims.tid !== projectTenant) refuseForeignTenant(claims.tid, user);
+      if (claims.oid !== oid) {
+        // A token of someone else in this user's invoke: never attach it to this user.
+        log.warn('identity.sso_rejected', { user: userHash, reason: 'user_mismatch' });
+        throw new BotError('IDENTITY_UNAVAILABLE', 'the SSO token belongs to another user');
+      }
+      if (claims.exp <= clock()) {
+        log.warn('identity.sso_rejected', { user: userHash, reason: 'expired' });
+        throw new BotError('IDENTITY_UNAVAILABLE', 'the SSO token has expired');
+      }
+      const key = keyOf(oid);
+      const cur = sessions.get(key);
+      if (cur) {
+        // Several devices: keep the token that lives longest; join an exchange already running.
+        if (claims.exp >= cur.ssoExp) {
+          cur.ssoToken = ssoToken;
+          cur.ssoExp = claims.exp;
+        }
+        remember(key, cur);
+      } else {
+        remember(key, { ssoToken, ssoExp: claims.exp });
+      }
+      await foundryToken(key, userHash);
+    },
+
+    forget(user: Actor, _tenantId: string): void {
+      if (user.aadObjectId) sessions.delete(keyOf(user.aadObjectId));
+    },
   };
 }

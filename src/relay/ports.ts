@@ -37,6 +37,12 @@ export interface ConversationIO {
   /** Sends a card and returns its activity id (to update it later). */
   sendCard(card: CardView): Promise<string | undefined>;
   updateCard(activityId: string, card: CardView): Promise<void>;
+  /**
+   * User mode: asks `user` to sign in (Teams: an OAuthCard with a tokenExchangeResource, so Teams performs
+   * silent SSO and sends `signin/tokenExchange`; in group chats it names the user). Optional: edges without
+   * SSO (e.g. tests of app mode) leave it out and the relay shows the error card instead.
+   */
+  requestSignIn?(user: Actor): Promise<void>;
 }
 
 /** Runs work in a conversation outside of the inbound request (botbuilder continueConversationAsync). */
@@ -49,6 +55,12 @@ export interface IdentityProvider {
   readonly mode: 'app' | 'user';
   /** Throws BotError('IDENTITY_UNAVAILABLE') when the user has no usable sign-in (user mode). */
   credentialFor(user: Actor, tenantId: string): Promise<TokenCredential>;
+  /**
+   * User mode: takes the user's Teams SSO token (from `signin/tokenExchange`) and makes sure it can be
+   * exchanged on-behalf-of the user. Tokens are kept in memory only. Throws BotError('TENANT_NOT_ALLOWED')
+   * for a user outside the project tenant and BotError('IDENTITY_UNAVAILABLE') when the exchange fails.
+   */
+  acceptSsoToken?(user: Actor, tenantId: string, ssoToken: string): Promise<void>;
 }
 
 export type { Citation };

@@ -88,6 +88,8 @@ const SUBMITTING_ORPHAN_MS = 2 * 60_000;
 const RECORD_RETENTION_MS = 60 * 60_000;
 /** Bound on approval/consent rounds in one user turn (a continuation may ask again, in a loop). */
 const MAX_ROUNDS = 8;
+/** A message sent while signed out is replayed after sign-in only within this window. */
+const SIGNIN_REPLAY_MS = 10 * 60_000;
 /** At most two consent prompts per turn (foundry-protocol.md §6.2). */
 const MAX_CONSENT_PROMPTS = 2;
 
@@ -113,6 +115,11 @@ export class Relay {
   private readonly log: Logger;
   /** Lease renewal timers of the jobs running here, by `${threadKey}|${activityId}`. */
   private readonly renewals = new Map<string, NodeJS.Timeout>();
+  /**
+   * User mode: the message each user sent while not signed in, by `${conversation}|${oid}`, replayed once the
+   * Teams SSO token arrives (acceptSignIn). Memory only and short-lived (a restart loses only the replay).
+   */
+  private readonly awaitingSignIn = new Map<string, { turn: TurnInfo; text: string; at: number }>();
   private accepting = true;
 
   constructor(private readonly deps: RelayDeps) {
@@ -240,10 +247,49 @@ export class Relay {
       await this.closePending(key, io, credential, 'superseded');
       await this.runTurn(io, key, turn.user, { kind: 'message', text }, credential, signal, 0);
     } catch (err) {
-      await this.reportFailure(io, err, text);
+      if (isBotError(err, 'IDENTITY_UNAVAILABLE') && io.requestSignIn && turn.user.aadObjectId) {
+        this.rememberForSignIn(turn, text);
+        this.log.info('identity.signin_requested', { user: hashId(turn.user.aadObjectId) });
+        await io.requestSignIn(turn.user);
+      } else await this.reportFailure(io, err, text);
     } finally {
       await this.releaseLease(key, turn.activityId);
     }
+  }
+
+  // ───────────────────────────── sign-in (user mode) ─────────────────────────────
+
+  private rememberForSignIn(turn: TurnInfo, text: string): void {
+    const now = this.clock();
+    for (const [k, v] of this.awaitingSignIn)
+      if (now - v.at > SIGNIN_REPLAY_MS) this.awaitingSignIn.delete(k);
+    const k = `${turn.conversation.id}|${turn.user.aadObjectId ?? turn.user.id}`;
+    this.awaitingSignIn.delete(k);
+    if (this.awaitingSignIn.size >= 1000) {
+      const oldest = this.awaitingSignIn.keys().next().value;
+      if (oldest !== undefined) this.awaitingSignIn.delete(oldest);
+    }
+    this.awaitingSignIn.set(k, { turn, text, at: now });
+  }
+
+  /**
+   * The user's Teams SSO token arrived (`signin/tokenExchange`): hands it to the identity provider (which
+   * exchanges it on-behalf-of the user), then replays the message the user sent while signed out, if any.
+   * Throws BotError('TENANT_NOT_ALLOWED' | 'IDENTITY_UNAVAILABLE') when the sign-in cannot be used; the edge
+   * tells the user.
+   */
+  async acceptSignIn(turn: TurnInfo, ssoToken: string): Promise<'signed_in' | 'replayed'> {
+    const identity = this.deps.identity;
+    if (!identity.acceptSsoToken)
+      throw new BotError('IDENTITY_UNAVAILABLE', 'this bot does not use Teams sign-in');
+    await identity.acceptSsoToken(turn.user, turn.conversation.tenantId, ssoToken);
+    const k = `${turn.conversation.id}|${turn.user.aadObjectId ?? turn.user.id}`;
+    const pending = this.awaitingSignIn.get(k);
+    this.awaitingSignIn.delete(k);
+    if (!pending || this.clock() - pending.at > SIGNIN_REPLAY_MS) return 'signed_in';
+    const replay = { ...pending.turn, activityId: `${pending.turn.activityId}#signin` };
+    await this.handleMessage(replay, pending.text);
+    return 'replayed';
   }
 
   /**

@@ -20,6 +20,7 @@ import { refreshFor, renderCard } from './cards';
 import { preserveEntityFields } from './entity-patch';
 import { conversationOf, SendPacer, tenantOf, TurnContextIO } from './io';
 import { isAllowedServiceUrl } from './outbound';
+import { handleSignInInvoke, SignInIO, type SsoEdgeOptions } from './sso';
 
 /**
  * The Teams edge: botbuilder's CloudAdapter (teams-ai TeamsAdapter) for authentication and the Bot
@@ -143,8 +144,19 @@ export function createTeamsBot(o: TeamsEdgeOptions): TeamsBot {
   const { config, log } = o;
   const adapter = createAdapter(o);
   const pacer = new SendPacer();
-  const makeIo = (ctx: TurnContext): ConversationIO =>
-    new TurnContextIO(ctx, { log: log.child('io'), pacer, streaming: config.policy.streaming });
+  // User mode: Teams SSO (sso.ts). The relay asks for sign-in through the IO when it has no token for a user.
+  const sso: SsoEdgeOptions | undefined =
+    config.foundry.auth === 'user' && config.sso.clientId && config.sso.tenantId
+      ? {
+          clientId: config.sso.clientId,
+          tenantId: config.sso.tenantId,
+          authorityHost: config.foundry.authorityHost ?? 'https://login.microsoftonline.com',
+        }
+      : undefined;
+  const makeIo = (ctx: TurnContext): ConversationIO => {
+    const io = new TurnContextIO(ctx, { log: log.child('io'), pacer, streaming: config.policy.streaming });
+    return sso ? new SignInIO(io, ctx, pacer, sso) : io;
+  };
   const proactive = new AdapterProactiveRunner(adapter, config, makeIo);
   const app = new Application<TurnState>({
     adapter,
@@ -283,6 +295,20 @@ export function createTeamsBot(o: TeamsEdgeOptions): TeamsBot {
           statusCode: 200,
           type: 'application/vnd.microsoft.activity.message',
           value: 'Thanks for the feedback.',
+        });
+        return;
+      }
+      case 'signin/tokenExchange':
+      case 'signin/verifyState':
+      case 'signin/failure': {
+        const r = requireRelay();
+        await handleSignInInvoke(a.name, {
+          ctx,
+          turn: turnInfo(ctx),
+          io: makeIo(ctx),
+          acceptSignIn: (t, token) => r.acceptSignIn(t, token),
+          log: log.child('signin'),
+          sso,
         });
         return;
       }
