@@ -177,10 +177,10 @@ describe('user mode: edge cases', () => {
     expect(results.map((r) => r.status)).toEqual([200, 200, 200, 200]);
     expect(await oboCalls(s.emulator.url, oid(carol))).toBe(1);
     // And several turns asking for the credential at once share the cached token.
-    const creds = await Promise.all(
-      [1, 2, 3].map(() => s.identity?.credentialFor(carol, s.emulator.tenantId)),
-    );
-    const got = await Promise.all(creds.map((c) => c?.getToken(FOUNDRY_SCOPE)));
+    const identity = s.identity;
+    if (!identity) throw new Error('user mode has an identity provider');
+    const creds = await Promise.all([1, 2, 3].map(() => identity.credentialFor(carol, s.emulator.tenantId)));
+    const got = await Promise.all(creds.map((c) => c.getToken(FOUNDRY_SCOPE)));
     expect(new Set(got.map((t) => t?.token)).size).toBe(1);
     tokens.push(got[0]?.token ?? '');
     expect(await oboCalls(s.emulator.url, oid(carol))).toBe(1);
