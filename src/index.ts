@@ -1,6 +1,9 @@
 import { loadConfig } from './config/config';
 import { isBotError } from './errors';
 
+/** Time allowed after the drain bound for aborted turns to say "please retry" and for the server to close. */
+const HARD_STOP_MARGIN_MS = 5_000;
+
 /** Entry point (`npm start`): configuration → bot → signals. */
 async function main(): Promise<void> {
   let config;
@@ -15,13 +18,21 @@ async function main(): Promise<void> {
   // configuration must stop start-up within 2 s (AUTH-08).
   const { startBot } = await import('./app');
   const bot = await startBot(config);
+  const drainMs = config.shutdownDrainMs;
   let stopping = false;
   const stop = (signal: string): void => {
     if (stopping) return;
     stopping = true;
     bot.log.info('bot.signal', { signal });
+    // SHUT-01: the drain is bounded by SHUTDOWN_DRAIN_MS (then running turns are aborted and tell their users
+    // to retry); if closing still hangs (a stuck socket, storage), exit anyway rather than wait for SIGKILL.
+    const hardStop = setTimeout(() => {
+      bot.log.error('bot.shutdown_timeout', { ms: drainMs + HARD_STOP_MARGIN_MS });
+      process.exit(1);
+    }, drainMs + HARD_STOP_MARGIN_MS);
+    hardStop.unref();
     bot
-      .shutdown()
+      .shutdown(drainMs)
       .then(() => process.exit(0))
       .catch(() => process.exit(1));
   };

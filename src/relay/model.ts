@@ -75,6 +75,8 @@ export interface ApprovalBatch {
   state: 'pending' | 'submitting' | 'submitted' | 'failed' | 'superseded' | 'expired' | 'cancelled';
   createdAt: number;
   expiresAt: number;
+  /** When the winning click moved the batch to `submitting` (orphan detection after a crash). */
+  submittingSince?: number;
   /** The Teams activity id of the card, to update it in place. */
   cardActivityId?: string;
   /** How many approval rounds this user turn has gone through (loop guard). */

@@ -26,6 +26,11 @@ export class MemoryStateStore implements StateStore {
     return Promise.resolve();
   }
 
+  /** The keys held now (tests: records left behind). */
+  keys(): string[] {
+    return [...this.data.keys()];
+  }
+
   /** Number of records (for tests and the benchmark). */
   get size(): number {
     return this.data.size;
