@@ -49,14 +49,15 @@ describe('pre-stream faults', () => {
   });
 
   it('lets openai-node retry a 429 on its own (retry-after-ms honoured)', async () => {
-    await setFaults(emu.url, [{ kind: 'rate_limit', retryAfterSec: 1, retryAfterMs: 50 }]);
+    await setFaults(emu.url, [{ kind: 'rate_limit', retryAfterSec: 5, retryAfterMs: 50 }]);
     const started = Date.now();
     const r = await openaiFor(emu, ALICE).responses.create({
       input: 'hello',
       agent_reference: AGENT,
     } as FoundryNonStreaming);
     expect(r.status).toBe('completed');
-    expect(Date.now() - started).toBeLessThan(900);
+    // Retry-After says 5 s; retry-after-ms (50 ms) wins.
+    expect(Date.now() - started).toBeLessThan(3000);
     const statuses = (await getLog(emu.url)).requests.map((q) => q.status);
     expect(statuses).toEqual([429, 200]);
     await setFaults(emu.url, [{ kind: 'rate_limit' }]);

@@ -1,6 +1,13 @@
 import OpenAI from 'openai';
 import { startEmulator, type RunningEmulator } from '../../emulator/server';
-import { grantConsent, postResponse, reset, setFaults, setSettings } from '../../emulator/test-client';
+import {
+  grantConsent,
+  postResponse,
+  readSse,
+  reset,
+  setFaults,
+  setSettings,
+} from '../../emulator/test-client';
 import {
   AGENT,
   ALICE,
@@ -155,9 +162,16 @@ describe('request validation (§8.2)', () => {
 
   it('409s a second response while one is in progress on the conversation', async () => {
     const conv = await createConversation(emu, ALICE);
-    await setFaults(emu.url, [{ kind: 'stall', afterEvents: 2, ms: 600 }]);
-    const first = streamTurn(emu, ALICE, { conversation: conv, input: 'hello' });
-    await new Promise((r) => setTimeout(r, 150));
+    await setFaults(emu.url, [{ kind: 'stall', afterEvents: 2, ms: 1500 }]);
+    const firstRes = await postResponse(emu.projectEndpoint, emu.issueToken({ oid: ALICE }), {
+      agent_reference: AGENT,
+      conversation: conv,
+      input: 'hello',
+      stream: true,
+    });
+    // Headers are sent once the response is accepted and the conversation is locked.
+    expect(firstRes.status).toBe(200);
+    const first = readSse(firstRes);
     const client = openaiFor(emu, ALICE, { maxRetries: 0 });
     const second = client.responses.create({
       conversation: conv,
@@ -166,7 +180,7 @@ describe('request validation (§8.2)', () => {
     } as FoundryNonStreaming);
     await expect(second).rejects.toBeInstanceOf(OpenAI.ConflictError);
     await expect(second).rejects.toMatchObject({ code: 'conversation_locked', status: 409 });
-    expect(terminal(await first).status).toBe('completed');
+    expect((await first).at(-1)?.type).toBe('response.completed');
     // Unlocked afterwards.
     expect((await jsonTurn(emu, ALICE, { conversation: conv, input: 'hi' })).status).toBe(200);
   });
