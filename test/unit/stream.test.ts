@@ -15,7 +15,7 @@ function info(a: Record<string, unknown>): {
   streamSequence?: number;
   streamId?: string;
 } {
-  return (a['channelData'] ?? {}) as { streamType?: string; streamSequence?: number; streamId?: string };
+  return a['channelData'] ?? {};
 }
 
 function connectorError(status: number, code: string, message: string): Error {
