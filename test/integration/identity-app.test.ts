@@ -70,7 +70,7 @@ describe('app mode credentials (real @azure/identity classes)', () => {
       aud: 'https://ai.azure.com',
     });
     expect(await miCalls()).toBe(1);
-    expect(ms).toBeLessThan(5000);
+    expect(ms).toBeLessThan(10_000); // ~0.2 s idle, ~2 s on this shared, loaded machine
     process.stdout.write(`DefaultAzureCredential → managed identity in ${ms} ms\n`);
     expect(JSON.stringify(cred)).toBe('{"name":"AppCredential","kind":"default"}');
   });
