@@ -258,7 +258,7 @@ describe('icons', () => {
   it('the committed PNGs are what scripts/make-icons.ts draws (no drift)', () => {
     expect(Buffer.from(renderColorIcon().data).equals(Buffer.from(color.pixels))).toBe(true);
     expect(Buffer.from(renderOutlineIcon().data).equals(Buffer.from(outline.pixels))).toBe(true);
-  });
+  }, 90_000);
 });
 
 // ------------------------------------------------------------------------------------------------ packager
@@ -347,11 +347,14 @@ describe('scripts/package-app.ts', () => {
     expect(existsSync(outFile)).toBe(false);
   });
 
-  it('the committed local and dev env files are unprovisioned, so packaging them names the ids to generate', () => {
-    expect(() => packageApp({ root: ROOT, env: 'local', outFile: join(dir, 'l.zip') })).toThrow(
-      /unfilled placeholders .*BOT_ID.*atk provision --env local/,
+  it('defaults to env "local" and, before provisioning, says which ids to generate and how', () => {
+    const root = project({
+      '.env.local': 'TEAMSFX_ENV=local\nAPP_NAME_SUFFIX=" (local)"\nBOT_DOMAIN=abc-3978.devtunnels.ms\n',
+    });
+    expect(() => packageApp({ root, outFile: join(dir, 'l.zip') })).toThrow(
+      /unfilled placeholders \$\{\{TEAMS_APP_ID\}\}, \$\{\{BOT_ID\}\}, \$\{\{AAD_APP_CLIENT_ID\}\}: .*env\/\.env\.local.*npx atk provision --env local/,
     );
-    expect(() => packageApp({ root: ROOT, env: 'dev', outFile: join(dir, 'd.zip') })).toThrow(/TEAMS_APP_ID/);
+    expect(existsSync(join(dir, 'l.zip'))).toBe(false);
   });
 
   it('rejects a filled manifest that breaks the schema, naming the field', () => {
