@@ -101,6 +101,15 @@ export class AdapterProactiveRunner implements ProactiveRunner {
   }
 }
 
+/** The error `code` of an invoke error response matches its status (a refused click is not a "BadRequest"). */
+const INVOKE_ERROR_CODES: Record<400 | 403 | 404 | 410 | 500, string> = {
+  400: 'BadRequest',
+  403: 'Forbidden',
+  404: 'NotFound',
+  410: 'Gone',
+  500: 'InternalError',
+};
+
 function invokeBody(
   answer: InvokeAnswer,
   scope: 'personal' | 'groupChat' | 'channel',
@@ -118,7 +127,7 @@ function invokeBody(
       return {
         statusCode: answer.statusCode,
         type: 'application/vnd.microsoft.error',
-        value: { code: 'BadRequest', message: answer.message },
+        value: { code: INVOKE_ERROR_CODES[answer.statusCode], message: answer.message },
       };
   }
 }
