@@ -1,0 +1,301 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { chromium, type BrowserContext, type Locator, type Page } from 'playwright-core';
+import { BOT_MANAGED_IDENTITY_OID } from '../../emulator/identity';
+import type { EmulatorLog } from '../../emulator/state';
+import { DEMO_PROMPTS, startDev, type DevStack, type PlaygroundConfig } from '../../scripts/dev';
+
+/**
+ * Shared setup of the browser tests (test/e2e): the local product exactly as `npm run dev` starts it
+ * (scripts/dev.ts: Foundry emulator + Agents Playground + the built bot, on free ports, logs under
+ * test-results/e2e/logs/<name>), driven through the Playground UI in Debian's Chromium via playwright-core.
+ * One stack per test file: the Playground buffers WebSocket pushes for the next client, so sharing one
+ * across files would leak messages between them (playground.md "Other findings").
+ */
+
+export const ROOT = resolve(__dirname, '..', '..');
+export const RESULTS = join(ROOT, 'test-results', 'e2e');
+/** Bounded waits: generous for a shared 2-core machine, never open-ended. */
+export const UI_TIMEOUT = 30_000;
+export const STACK_TIMEOUT = 150_000;
+
+const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
+
+/** Debian's Chromium (`which chromium`). Fails loudly: the e2e tests must never skip silently. */
+export function chromiumPath(): string {
+  let path = '';
+  try {
+    path = execFileSync('which', ['chromium'], { encoding: 'utf8' }).trim();
+  } catch {
+    path = '';
+  }
+  if (!path || !existsSync(path)) {
+    throw new Error(
+      'Chromium is not installed, so the browser tests (test/e2e) cannot run. ' +
+        'Install it with `apt-get update && apt-get install -y chromium` (as root; .ci/run does this).',
+    );
+  }
+  return path;
+}
+
+export interface LocalProduct {
+  stack: DevStack;
+  config: PlaygroundConfig;
+  pg: string;
+  emulator: string;
+  stop(): Promise<void>;
+}
+
+/** Starts the stack like `npm run dev` does, on free ports. Needs `npm run build` (npm test builds first). */
+export async function startLocalProduct(name: string): Promise<LocalProduct> {
+  if (!existsSync(join(ROOT, 'dist', 'scripts', 'dev.js')))
+    throw new Error('dist/ is missing: run `npm run build` before the e2e tests (npm test does).');
+  const logDir = join(RESULTS, 'logs', name);
+  mkdirSync(logDir, { recursive: true });
+  const stack = await startDev({
+    root: ROOT,
+    emulatorPort: 0,
+    botPort: 0,
+    playgroundPort: 0,
+    playgroundConfig: './.m365agentsplayground.yml',
+    logDir,
+    openBrowser: false,
+    verbose: false,
+    welcomePrompts: DEMO_PROMPTS.map((p) => p.prompt).join(','),
+    say: () => undefined,
+  });
+  return {
+    stack,
+    config: stack.config,
+    pg: stack.playgroundUrl,
+    emulator: stack.emulatorUrl,
+    stop: () => stack.stop(),
+  };
+}
+
+/** A WebSocket push to the Playground UI (playground.md §2 "Internal endpoints"). */
+export interface PushFrame {
+  /** createMessage | updateMessage | typing */
+  action: string;
+  actionConversationId: string;
+  message?: {
+    messageId: string;
+    text?: string;
+    attachments?: { contentType: string; content: unknown }[];
+  };
+}
+
+export interface PlaygroundPage {
+  ctx: BrowserContext;
+  page: Page;
+  /** Everything the server pushed to this UI, in order. */
+  frames: PushFrame[];
+  close(): Promise<void>;
+}
+
+/**
+ * Opens the Playground in a fresh Chromium profile. `asUserId` rewrites `/_internal/v1/config` so this UI
+ * is another user (their button clicks go out as them; typed text still arrives as the current user).
+ */
+export async function openPlayground(pg: string, o: { asUserId?: string } = {}): Promise<PlaygroundPage> {
+  const dir = mkdtempSync(join(tmpdir(), 'e2e-chromium-'));
+  const ctx = await chromium.launchPersistentContext(dir, {
+    executablePath: chromiumPath(),
+    headless: true,
+    args: CHROMIUM_ARGS,
+    viewport: { width: 1280, height: 900 },
+  });
+  const page = ctx.pages()[0] ?? (await ctx.newPage());
+  page.setDefaultTimeout(UI_TIMEOUT);
+  const frames: PushFrame[] = [];
+  page.on('websocket', (ws) => {
+    if (!ws.url().includes('_ws_conversation')) return;
+    ws.on('framereceived', (f) => {
+      if (typeof f.payload !== 'string') return;
+      try {
+        frames.push(JSON.parse(f.payload) as PushFrame);
+      } catch {
+        // not JSON: ignore
+      }
+    });
+  });
+  const asUserId = o.asUserId;
+  if (asUserId) {
+    await page.route('**/_internal/v1/config', async (route) => {
+      const res = await route.fetch();
+      const body = (await res.json()) as { config: PlaygroundConfig & { teams: { members: string[] }[] } };
+      const c = body.config;
+      const me = c.currentUser;
+      const other = c.users.find((u) => u.id === asUserId);
+      if (!other) throw new Error(`no user ${asUserId} in the Playground config`);
+      const swap = (ids: string[]): string[] => ids.map((id) => (id === asUserId ? me.id : id));
+      c.users = c.users.map((u) => (u.id === asUserId ? me : u));
+      for (const g of c.groupChats) g.members = swap(g.members);
+      for (const t of c.teams) t.members = swap(t.members);
+      c.currentUser = other;
+      await route.fulfill({ response: res, json: body });
+    });
+  }
+  await page.goto(`${pg}/`, { waitUntil: 'networkidle', timeout: 60_000 });
+  return {
+    ctx,
+    page,
+    frames,
+    close: async () => {
+      await ctx.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Opens a chat from the sidebar and hides the log panel so it covers nothing. */
+export async function openChat(page: Page, name: string | RegExp): Promise<void> {
+  try {
+    await page.getByRole('treeitem', { name }).first().click({ timeout: 60_000 });
+  } catch (err) {
+    await screenshot(page, `failed-open-chat-${String(name).replace(/\W+/g, '-')}`);
+    throw err;
+  }
+  const hide = page.getByRole('button', { name: 'Hide log panel' });
+  if (await hide.isVisible().catch(() => false)) await hide.click();
+  await page.locator('[data-lexical-editor="true"]').waitFor();
+}
+
+/** Types a message in the open chat and sends it (personal chat: no mention needed). */
+export async function send(page: Page, text: string): Promise<void> {
+  await page.locator('[data-lexical-editor="true"]').click();
+  await page.keyboard.type(text);
+  await page.keyboard.press('Enter');
+}
+
+/** Group chats and channels: @mention the bot by picking it from the typeahead menu (playground.md §3). */
+export async function sendWithMention(page: Page, botName: string, text: string): Promise<void> {
+  await page.locator('[data-lexical-editor="true"]').click();
+  await page.keyboard.type(`@${botName.slice(0, 4)}`);
+  await page.locator('#typeahead-menu [role=menuitem]', { hasText: botName }).click();
+  await page.keyboard.type(` ${text}`);
+  await page.keyboard.press('Enter');
+}
+
+/** Saves a screenshot as test-results/e2e/<name>.png (git-ignored). */
+export async function screenshot(page: Page, name: string): Promise<string> {
+  mkdirSync(RESULTS, { recursive: true });
+  const path = join(RESULTS, `${name}.png`);
+  await page.screenshot({ path });
+  return path;
+}
+
+/** Polls until `pick` returns a value (bounded). */
+export async function waitFor<T>(
+  what: string,
+  pick: () => T | undefined,
+  timeoutMs = UI_TIMEOUT,
+): Promise<T> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const v = pick();
+    if (v !== undefined) return v;
+    if (Date.now() > until) throw new Error(`timed out after ${timeoutMs / 1000}s waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** Waits until a locator matches exactly `n` elements (bounded). */
+export async function waitForCount(locator: Locator, n: number, timeoutMs = UI_TIMEOUT): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  let count = await locator.count();
+  while (count !== n) {
+    if (Date.now() > until) throw new Error(`expected ${n} matches of ${String(locator)}, found ${count}`);
+    await new Promise((r) => setTimeout(r, 200));
+    count = await locator.count();
+  }
+}
+
+/** The Adaptive Cards pushed into one conversation (filtered by conversation id), newest last. */
+export function cardsIn(
+  frames: readonly PushFrame[],
+  conversationId: string,
+): { messageId: string; action: string; card: Record<string, unknown> }[] {
+  return frames
+    .filter((f) => f.actionConversationId === conversationId && f.message?.attachments?.length)
+    .flatMap((f) =>
+      (f.message?.attachments ?? [])
+        .filter((a) => a.contentType === 'application/vnd.microsoft.card.adaptive')
+        .map((a) => ({
+          messageId: f.message?.messageId ?? '',
+          action: f.action,
+          card: a.content as Record<string, unknown>,
+        })),
+    );
+}
+
+/** Ids of the text messages in one conversation whose latest text matches (streamed updates count once). */
+export function textMessages(frames: readonly PushFrame[], conversationId: string, re: RegExp): string[] {
+  const latest = new Map<string, string>();
+  for (const f of frames) {
+    if (f.actionConversationId !== conversationId || typeof f.message?.text !== 'string') continue;
+    if (f.action === 'createMessage' || f.action === 'updateMessage')
+      latest.set(f.message.messageId, f.message.text);
+  }
+  return [...latest].filter(([, t]) => re.test(t)).map(([id]) => id);
+}
+
+/** The first TextBlock text of a card (its title in our templates). */
+export function cardTitle(card: Record<string, unknown>): string {
+  const body = card['body'] as { text?: unknown }[] | undefined;
+  const t = body?.[0]?.text;
+  return typeof t === 'string' ? t : '';
+}
+
+/** Finds the Action.Execute with this title anywhere in a card. */
+export function executeAction(
+  card: unknown,
+  title: string,
+): { type: string; title: string; verb: string; data: Record<string, unknown> } | undefined {
+  if (Array.isArray(card)) {
+    for (const c of card) {
+      const hit = executeAction(c, title);
+      if (hit) return hit;
+    }
+    return undefined;
+  }
+  if (!card || typeof card !== 'object') return undefined;
+  const o = card as Record<string, unknown>;
+  if (o['type'] === 'Action.Execute' && o['title'] === title && typeof o['verb'] === 'string')
+    return o as { type: string; title: string; verb: string; data: Record<string, unknown> };
+  for (const [k, v] of Object.entries(o)) {
+    if (k === 'fallback') continue;
+    const hit = executeAction(v, title);
+    if (hit) return hit;
+  }
+  return undefined;
+}
+
+export async function emulatorLog(emulator: string): Promise<EmulatorLog> {
+  const r = await fetch(`${emulator}/__emulator/log`);
+  return (await r.json()) as EmulatorLog;
+}
+
+/**
+ * Grants the bot's (shared, app-mode) GitHub consent in the emulator, so approval tests do not depend on
+ * the consent test having run first.
+ */
+export async function grantGithubConsent(emulator: string): Promise<void> {
+  const r = await fetch(`${emulator}/__emulator/consent-state`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ oid: BOT_MANAGED_IDENTITY_OID, server_label: 'github', state: 'granted' }),
+  });
+  if (!r.ok) throw new Error(`consent-state: HTTP ${r.status}`);
+}
