@@ -80,7 +80,49 @@ export function assertCardBudget(card: AdaptiveCardJson, budget = CARD_BUDGET_BY
   return card;
 }
 
+/**
+ * How much of the tool arguments an approval card shows. Each item's preview is capped upstream (arguments.ts),
+ * but one response may ask for many tools at once, so the card tightens the previews step by step until it fits
+ * the budget instead of failing to render (an unrendered card would leave the request unanswerable).
+ */
+const ARGUMENT_DETAIL = [
+  { value: Infinity, lines: Infinity, pretty: Infinity },
+  { value: 80, lines: 8, pretty: 600 },
+  { value: 40, lines: 4, pretty: 0 },
+  { value: 24, lines: 2, pretty: 0 },
+] as const;
+
+function cut(s: string, max: number): string {
+  return s.length > max ? `${s.slice(0, Math.max(0, max - 1))}…` : s;
+}
+
 function approval(view: ApprovalCardView, opts: RenderOptions): AdaptiveCardJson {
+  for (let level = 0; ; level++) {
+    const detail = ARGUMENT_DETAIL[level] ?? ARGUMENT_DETAIL[ARGUMENT_DETAIL.length - 1];
+    const last = level >= ARGUMENT_DETAIL.length - 1;
+    const compact: ApprovalCardView =
+      level === 0 || detail === undefined
+        ? view
+        : {
+            ...view,
+            items: view.items.map((i) => ({
+              ...i,
+              argumentLines: i.argumentLines
+                .slice(0, detail.lines)
+                .map((l) => ({ key: l.key, value: cut(l.value, detail.value) })),
+              argumentsPretty:
+                detail.pretty > 0 ? cut(i.argumentsPretty, detail.pretty) : '(too long to show here)',
+            })),
+          };
+    try {
+      return approvalAtDetail(compact, opts);
+    } catch (err) {
+      if (last) throw err;
+    }
+  }
+}
+
+function approvalAtDetail(view: ApprovalCardView, opts: RenderOptions): AdaptiveCardJson {
   const time = opts.formatTime ?? defaultTime;
   const undecided = view.items.filter((i) => !i.decision).length;
   const requester = escapeMarkdown(view.requester.name ?? 'Someone');
