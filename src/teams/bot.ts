@@ -9,7 +9,7 @@ import {
 import { AuthenticationConstants, type ServiceClientCredentialsFactory } from 'botframework-connector';
 import type { Config } from '../config/config';
 import { BotError, isBotError, userMessageFor } from '../errors';
-import { hashId, type Logger } from '../observability/logger';
+import { hashId, newCorrelationId, type Logger } from '../observability/logger';
 import type { ConversationRef } from '../relay/model';
 import type { ConversationIO, ProactiveRunner } from '../relay/ports';
 import type { Relay, TurnInfo } from '../relay/relay';
@@ -60,7 +60,9 @@ export function createAdapter(o: TeamsEdgeOptions): TeamsAdapter {
   const adapter = new TeamsAdapter(auth, o.credentialsFactory);
   adapter.onTurnError = async (ctx: TurnContext, err: unknown): Promise<void> => {
     // Never echo raw errors (botbuilder's default sends err.message to the user): log a code, say little.
-    o.log.error('teams.turn_error', { code: isBotError(err) ? err.code : 'INTERNAL', err });
+    // The correlation id links what the user sees to the log record (LOG-03).
+    const correlationId = newCorrelationId();
+    o.log.error('teams.turn_error', { code: isBotError(err) ? err.code : 'INTERNAL', correlationId, err });
     if (ctx.activity.type === (ActivityTypes.Invoke as string)) {
       await ctx.sendActivity({
         type: ActivityTypes.InvokeResponse,
@@ -69,10 +71,20 @@ export function createAdapter(o: TeamsEdgeOptions): TeamsAdapter {
           body: {
             statusCode: 500,
             type: 'application/vnd.microsoft.error',
-            value: { code: 'InternalError', message: userMessageFor('INTERNAL') },
+            value: { code: 'InternalError', message: userMessageFor('INTERNAL'), correlationId },
           },
         },
       });
+    } else if (
+      ctx.activity.type === (ActivityTypes.Message as string) ||
+      ctx.activity.name === 'ContinueConversation' // the relay's background jobs (proactive continuation)
+    ) {
+      // The user hears that it failed and gets the reference; never the error text.
+      await ctx
+        .sendActivity(`${userMessageFor('INTERNAL')} (reference ${correlationId})`)
+        .catch((sendErr: unknown) =>
+          o.log.warn('teams.turn_error_not_delivered', { correlationId, err: sendErr }),
+        );
     }
   };
   return adapter;
