@@ -32,7 +32,7 @@ export interface BotEnv {
 }
 
 /** Spawns a bot process and waits until it is ready (GET /readyz 200). */
-export async function spawnBot(o: BotEnv, timeoutMs = 30_000): Promise<BotProcess> {
+export async function spawnBot(o: BotEnv, timeoutMs = 75_000): Promise<BotProcess> {
   const env: Record<string, string> = {
     PATH: process.env['PATH'] ?? '',
     NODE_ENV: 'development',

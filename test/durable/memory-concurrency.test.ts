@@ -24,7 +24,7 @@ import { eventually } from './bot-process';
  * distinct instance ids) share one MemoryStateStore, which has the same compare-and-set semantics as the blob
  * store. Also the crash-recovery rules: an orphaned `submitting` batch, lazy expiry, a dead instance's lease.
  */
-jest.setTimeout(40_000);
+jest.setTimeout(90_000);
 
 let emu: RunningEmulator;
 let connector: FakeBotConnector;
@@ -82,7 +82,7 @@ function approveActionIn(conv: string): Promise<{ verb: string; data: Record<str
       }
       return undefined;
     },
-    15_000,
+    30_000,
     'an approval card',
   );
 }
@@ -138,7 +138,7 @@ describe('memory storage, one process', () => {
     expect(answers.map((r) => r.status)).toEqual(convs.map(() => 200));
     await eventually(
       () => (convs.every((c) => said(c, 'Created issue #42')) ? true : undefined),
-      20_000,
+      45_000,
       '20 continuations',
     );
     await b.relay.idle();
@@ -178,7 +178,7 @@ describe('memory storage, one process', () => {
       }
       await eventually(
         () => (convs.every((c) => said(c, 'Created issue #42')) ? true : undefined),
-        20_000,
+        45_000,
         'continuations',
       );
       await Promise.all([x.relay.idle(), y.relay.idle()]);
