@@ -1,5 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { getLog, grantConsent, loadScenario, setSettings, submitConsent } from '../../emulator/test-client';
+import { getLog, grantConsent, submitConsent } from '../../emulator/test-client';
+import { createFoundryClient } from '../../src/foundry/client';
+import type { AgentEvent, FoundryClient, StreamOptions, TurnRequest } from '../../src/foundry/types';
 import {
   adaptiveCardActionInvoke,
   conversationUpdateActivity,
@@ -347,61 +349,98 @@ describe.each<[Threading]>([['previous_response'], ['conversation']])(
         expect(ben2?.conversationId).toBe(ben1?.conversationId);
       }
     });
-
-    it('a continuation that asks again loops (approval → approval → answer)', async () => {
-      // The scripted agent never asks twice by itself, so a scenario with an "again" rule answers the first
-      // approval's continuation with a second approval request on the same chain.
-      await grantConsent(h.emulator.url, BOT_OID, 'github');
-      await loadScenario(h.emulator.url, loopScenario());
-      await setSettings(h.emulator.url, {});
-      const conversationId = `a:personal-${randomUUID()}`;
-      const ctx = { serviceUrl: h.connector.url, conversationType: 'personal' as const, conversationId };
-      await h.post(messageActivity('label it', ctx));
-      await h.idle();
-      const firstCard = h.connector.requests().find((r) => r.method === 'POST' && cardOf(r));
-      const approve1 = actionOf(cardOf(firstCard as RecordedRequest), 'Approve');
-      expect(approve1).toBeDefined();
-      const a1 = await h.post(adaptiveCardActionInvoke(approve1?.verb ?? '', approve1?.data ?? {}, ctx));
-      expect(invokeBodyOf(a1).statusCode).toBe(200);
-      await h.idle();
-      const posted = h.connector.requests().filter((r) => r.method === 'POST' && cardOf(r));
-      expect(posted.length).toBeGreaterThanOrEqual(1);
-      const log = await getLog(h.emulator.url);
-      expect(log.approvals).toHaveLength(1);
-    });
   },
 );
+
+/**
+ * The scripted agent never asks for approval again in a continuation, so this wraps the real Foundry client
+ * (talking to the emulator): the first approvals continuation is sent as-is (the emulator records the approval),
+ * then the same chain is asked "create an issue" again, and the relay sees that second approval request as the
+ * continuation's outcome. All ids are real emulator ids, so the second approval round-trips too.
+ */
+function asksAgainOnce(inner: () => FoundryClient): FoundryClient {
+  let asked = false;
+  return {
+    createConversation: (o) => inner().createConversation(o),
+    async *streamTurn(req: TurnRequest, opts: StreamOptions): AsyncGenerator<AgentEvent> {
+      if (req.input.kind !== 'approvals' || asked) {
+        yield* inner().streamTurn(req, opts);
+        return;
+      }
+      asked = true;
+      let responseId: string | undefined;
+      for await (const ev of inner().streamTurn(req, opts))
+        if (ev.type === 'turn.end') responseId = ev.outcome.responseId;
+      const thread: TurnRequest['thread'] =
+        req.thread.mode === 'conversation'
+          ? req.thread
+          : responseId
+            ? { mode: 'previous_response', previousResponseId: responseId }
+            : req.thread;
+      yield* inner().streamTurn({ ...req, thread, input: { kind: 'text', text: 'create an issue' } }, opts);
+    },
+  };
+}
+
+describe('approval loops', () => {
+  let h: Harness;
+  let real: FoundryClient | undefined;
+  beforeAll(async () => {
+    const foundry = asksAgainOnce(() => {
+      if (!real) throw new Error('emulator not started');
+      return real;
+    });
+    h = await startHarness({}, { foundry });
+    real = createFoundryClient({
+      projectEndpoint: h.emulator.projectEndpoint,
+      timeoutMs: 5000,
+      idleTimeoutMs: 3000,
+      maxRetries: 0,
+      log: h.bot.log,
+    });
+  });
+  afterAll(async () => {
+    await h.close();
+  });
+
+  it('a continuation that asks again loops: approve → new approval card → approve → answer', async () => {
+    await resetAll(h);
+    await grantConsent(h.emulator.url, BOT_OID, 'github');
+    const conversationId = `a:personal-${randomUUID()}`;
+    const ctx = { serviceUrl: h.connector.url, conversationType: 'personal' as const, conversationId };
+    const cards = (): RecordedRequest[] =>
+      h.connector.requests().filter((r) => r.method === 'POST' && cardOf(r));
+    await h.post(messageActivity('create an issue', ctx));
+    await h.idle();
+    expect(cards()).toHaveLength(1);
+    const first = actionOf(cardOf(cards()[0] as RecordedRequest), 'Approve');
+    expect(
+      invokeBodyOf(await h.post(adaptiveCardActionInvoke(first?.verb ?? '', first?.data ?? {}, ctx)))
+        .statusCode,
+    ).toBe(200);
+    await h.idle();
+    expect(cards()).toHaveLength(2);
+    const second = actionOf(cardOf(cards()[1] as RecordedRequest), 'Approve');
+    expect(second?.data['batchId']).not.toBe(first?.data['batchId']);
+    expect(
+      invokeBodyOf(await h.post(adaptiveCardActionInvoke(second?.verb ?? '', second?.data ?? {}, ctx)))
+        .statusCode,
+    ).toBe(200);
+    await h.idle();
+    const log = await getLog(h.emulator.url);
+    expect(log.approvals.map((a) => a.approve)).toEqual([true, true]);
+    expect(log.requests.filter((r) => r.path.endsWith('/responses')).map((r) => r.status)).toEqual([
+      200, 200, 200, 200,
+    ]);
+    expect(h.connector.messages(conversationId).some((m) => textOf(m).includes('Created issue #42'))).toBe(
+      true,
+    );
+  });
+});
 
 function actionData(card: unknown, kind: 'consent'): Record<string, unknown> {
   const s = JSON.stringify(card);
   const m = /"consentId":"([0-9a-f]{32})"/.exec(s);
   if (!m?.[1]) throw new Error(`no ${kind} id in card`);
   return { kind, consentId: m[1] };
-}
-
-function loopScenario(): Parameters<typeof loadScenario>[1] {
-  return {
-    agents: {
-      'helpdesk-agent': {
-        version: '1',
-        model: 'gpt-4.1',
-        mcp: [
-          {
-            server_label: 'github',
-            auth: 'none',
-            require_approval: 'always',
-            tools: [{ name: 'add_label', output: { ok: true } }],
-          },
-        ],
-        rules: [
-          {
-            when: 'label it',
-            call: { server_label: 'github', name: 'add_label', arguments: { issue: 17, label: 'bug' } },
-            then_text: 'Labelled.',
-          },
-          { default_text: 'Echo: {input}' },
-        ],
-      },
-    },
-  };
 }
