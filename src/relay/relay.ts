@@ -7,7 +7,7 @@ import { StoreConflictError, updateRecord, type StateStore, type Versioned } fro
 import { argumentLines, argumentsPretty } from './arguments';
 import { checkConsentLink } from './consent-link';
 import { Deduper } from './dedupe';
-import { Lanes } from './lanes';
+import { Lanes, type Job } from './lanes';
 import { approvalKey, consentKey, threadKey } from './keys';
 import type {
   Actor,
@@ -553,7 +553,10 @@ export class Relay {
     let got = false;
     await updateRecord<ThreadState>(this.deps.store, key, (cur) => {
       const busy = cur?.busy;
-      if (busy && busy.instance !== this.instanceId && now - busy.since < LEASE_STALE_MS) {
+      // Owned per job (instance + activity), so a card continuation and a user turn of one instance never
+      // share a lease; only the same job may take it again, and anyone may take a stale one.
+      const mine = busy?.instance === this.instanceId && busy.activityId === activityId;
+      if (busy && !mine && now - busy.since < LEASE_STALE_MS) {
         got = false;
         return undefined;
       }
@@ -1280,7 +1283,7 @@ export class Relay {
     for (const t of targets) audit('decided', { decision, tool: `${t.serverLabel}.${t.toolName}` });
     if (complete) {
       const submitted = latest;
-      this.lanes.detach({
+      this.runInThread(submitted.threadKey, {
         run: (signal) =>
           this.inConversation(submitted.conversationRef, (io) =>
             this.continueApprovals(submitted, io, signal),
@@ -1340,6 +1343,14 @@ export class Relay {
     }
   }
 
+  /**
+   * Card continuations run in their thread's lane, so in this instance they queue behind (and ahead of) that
+   * thread's user turns instead of racing them; a full lane must not lose a decided continuation.
+   */
+  private runInThread(threadKey: string, job: Job): void {
+    if (this.lanes.submit(threadKey, job) === 'full') this.lanes.detach(job);
+  }
+
   /** Card continuations wait briefly for a running turn of the same thread instead of failing at once. */
   private async waitForLease(key: string, activityId: string, signal: AbortSignal): Promise<boolean> {
     for (let i = 0; i < 60; i++) {
@@ -1384,7 +1395,7 @@ export class Relay {
     if (!won) return this.refuse(this.consentView(record, turn.user), 'already_decided');
     this.log.audit('consent.continued', { consent: consentId, by: hashId(turn.user.aadObjectId ?? '') });
     const continuing: ConsentRecord = { ...record, state: 'continuing' };
-    this.lanes.detach({
+    this.runInThread(record.threadKey, {
       run: (signal) =>
         this.inConversation(record.conversationRef, async (io) => {
           const lease = await this.waitForLease(record.threadKey, `consent:${consentId}`, signal);
