@@ -2,7 +2,17 @@
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', 'coverage/**', 'appPackage/build/**', 'devTools/**', '*.mjs', '*.js'] },
+  {
+    ignores: [
+      'dist/**',
+      'node_modules/**',
+      'coverage/**',
+      'appPackage/build/**',
+      'devTools/**',
+      '*.mjs',
+      '*.js',
+    ],
+  },
   ...tseslint.configs.recommendedTypeChecked,
   {
     languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname } },
@@ -11,7 +21,10 @@ export default tseslint.config(
       '@typescript-eslint/no-misused-promises': 'error',
       '@typescript-eslint/no-explicit-any': 'error',
       '@typescript-eslint/consistent-type-imports': 'error',
-      '@typescript-eslint/switch-exhaustiveness-check': ['error', { considerDefaultExhaustiveForUnions: true }],
+      '@typescript-eslint/switch-exhaustiveness-check': [
+        'error',
+        { considerDefaultExhaustiveForUnions: true },
+      ],
       '@typescript-eslint/no-non-null-assertion': 'error',
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
       '@typescript-eslint/naming-convention': [
@@ -22,13 +35,22 @@ export default tseslint.config(
   },
   {
     // The core must stay SDK-free (design.md): botbuilder / teams-ai live only in src/teams and src/http.
-    files: ['src/relay/**/*.ts', 'src/foundry/**/*.ts', 'src/storage/**/*.ts', 'src/observability/**/*.ts', 'src/config/**/*.ts'],
+    files: [
+      'src/relay/**/*.ts',
+      'src/foundry/**/*.ts',
+      'src/storage/**/*.ts',
+      'src/observability/**/*.ts',
+      'src/config/**/*.ts',
+    ],
     rules: {
       'no-restricted-imports': [
         'error',
         {
           patterns: [
-            { group: ['botbuilder', 'botbuilder-*', 'botframework-*', '@microsoft/teams-ai'], message: 'the core must not import the Teams SDKs (design.md)' },
+            {
+              group: ['botbuilder', 'botbuilder-*', 'botframework-*', '@microsoft/teams-ai'],
+              message: 'the core must not import the Teams SDKs (design.md)',
+            },
             { group: ['**/emulator/**'], message: 'src/ never imports the emulator' },
           ],
         },
@@ -39,7 +61,10 @@ export default tseslint.config(
     files: ['src/**/*.ts'],
     ignores: ['src/config/**'],
     rules: {
-      'no-restricted-properties': ['error', { object: 'process', property: 'env', message: 'read configuration through loadConfig()' }],
+      'no-restricted-properties': [
+        'error',
+        { object: 'process', property: 'env', message: 'read configuration through loadConfig()' },
+      ],
     },
   },
   {

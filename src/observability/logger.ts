@@ -41,7 +41,7 @@ const BEARER = /\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]+/gi;
 const JWT = /\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*/g;
 const URL_QUERY = /(https?:\/\/[^\s?#"']+)\?[^\s"']*/gi;
 // Escapes control characters and the JSON-legal line separators that would split a record.
- 
+
 const LINE_BREAKERS = /[\u0000-\u001f\u007f\u2028\u2029]/g;
 
 function scrubString(s: string, secrets: readonly string[]): string {
