@@ -319,11 +319,21 @@ function describeIssue(i: z.ZodIssue): string {
     case 'invalid_enum_value':
       return `must be one of ${i.options.map(String).join(' | ')}`;
     case 'invalid_type':
-      return i.received === 'undefined' ? 'is required' : `must be a ${i.expected}`;
+      return i.received === 'undefined'
+        ? 'is required'
+        : `must be ${/^[aeiou]/.test(i.expected) ? 'an' : 'a'} ${i.expected}`;
     case 'too_small':
-      return i.type === 'array' ? 'must list at least one entry' : 'is too small or too short';
+      return i.type === 'array'
+        ? 'must list at least one entry'
+        : i.type === 'number'
+          ? 'is too small'
+          : 'is too short';
     case 'too_big':
-      return 'is too large or too long';
+      return i.type === 'array'
+        ? 'lists too many entries'
+        : i.type === 'number'
+          ? 'is too large'
+          : 'is too long';
     default:
       return i.message;
   }
