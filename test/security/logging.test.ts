@@ -82,6 +82,7 @@ beforeEach(() => {
 });
 afterEach(() => {
   while (restore.length > 0) restore.pop()?.();
+  jest.restoreAllMocks(); // the console spies, so the summary below reaches the output
 });
 
 const ctx = (): { serviceUrl: string; conversationId: string } => ({
