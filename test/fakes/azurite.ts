@@ -49,7 +49,7 @@ function exited(child: ChildProcess): boolean {
   return child.exitCode !== null || child.signalCode !== null;
 }
 
-function waitExit(child: ChildProcess, ms: number): Promise<boolean> {
+function waitForExit(child: ChildProcess, ms: number): Promise<boolean> {
   if (exited(child)) return Promise.resolve(true);
   return new Promise((resolve) => {
     const t = setTimeout(() => {
@@ -67,9 +67,9 @@ function waitExit(child: ChildProcess, ms: number): Promise<boolean> {
 async function kill(child: ChildProcess): Promise<void> {
   if (exited(child)) return;
   child.kill('SIGTERM');
-  if (!(await waitExit(child, 3000))) {
+  if (!(await waitForExit(child, 3000))) {
     child.kill('SIGKILL');
-    await waitExit(child, 3000);
+    await waitForExit(child, 3000);
   }
 }
 
