@@ -18,7 +18,7 @@ import type { StateStore } from '../storage/store';
 import { ExecuteInvokeValue, parseCardAction } from './actions';
 import { refreshFor, renderCard } from './cards';
 import { preserveEntityFields } from './entity-patch';
-import { conversationOf, SendPacer, tenantOf, TurnContextIO } from './io';
+import { conversationOf, SendPacer, tenantConflict, tenantOf, TurnContextIO } from './io';
 import { isAllowedServiceUrl } from './outbound';
 import { handleSignInInvoke, SignInIO, type SsoEdgeOptions } from './sso';
 
@@ -190,6 +190,7 @@ export function createTeamsBot(o: TeamsEdgeOptions): TeamsBot {
   let tenantRejections = 0;
 
   const tenantAllowed = (activity: Partial<Activity>): boolean => {
+    if (tenantConflict(activity)) return false;
     const allowed = config.bot.allowedTenants;
     if (allowed.length === 0) return true;
     const tenant = tenantOf(activity);

@@ -106,6 +106,23 @@ export function scopeOf(activity: Partial<Activity>): ConversationScope {
   return 'personal';
 }
 
+/**
+ * True when the activity names two different tenants (`conversation.tenantId` vs `channelData.tenant.id`).
+ * Teams never does that; such an activity is refused whatever the allow-list says (fail closed).
+ */
+export function tenantConflict(activity: Partial<Activity>): boolean {
+  const channelData = activity.channelData as { tenant?: { id?: unknown } } | undefined;
+  const a = activity.conversation?.tenantId;
+  const b = channelData?.tenant?.id;
+  return (
+    typeof a === 'string' &&
+    typeof b === 'string' &&
+    a.length > 0 &&
+    b.length > 0 &&
+    a.toLowerCase() !== b.toLowerCase()
+  );
+}
+
 export function tenantOf(activity: Partial<Activity>): string | undefined {
   const channelData = activity.channelData as { tenant?: { id?: unknown } } | undefined;
   const t = activity.conversation?.tenantId ?? channelData?.tenant?.id;

@@ -54,6 +54,13 @@ const cases: Array<{ name: string; make: () => InboundActivity }> = [
       ),
   },
   {
+    name: 'message naming the allowed tenant in conversation but another in channelData',
+    make: () => {
+      const a = messageActivity('hello', { serviceUrl: h.connector.url, tenantId: ALLOWED });
+      return { ...a, channelData: { ...a.channelData, tenant: { id: OTHER } } };
+    },
+  },
+  {
     name: 'invoke without any tenant',
     make: () =>
       withoutTenant(
