@@ -49,7 +49,7 @@ function exited(child: ChildProcess): boolean {
   return child.exitCode !== null || child.signalCode !== null;
 }
 
-function waitForExit(child: ChildProcess, ms: number): Promise<boolean> {
+function awaitChildEnd(child: ChildProcess, ms: number): Promise<boolean> {
   if (exited(child)) return Promise.resolve(true);
   return new Promise((resolve) => {
     const t = setTimeout(() => {
@@ -67,9 +67,9 @@ function waitForExit(child: ChildProcess, ms: number): Promise<boolean> {
 async function kill(child: ChildProcess): Promise<void> {
   if (exited(child)) return;
   child.kill('SIGTERM');
-  if (!(await waitForExit(child, 3000))) {
+  if (!(await awaitChildEnd(child, 3000))) {
     child.kill('SIGKILL');
-    await waitForExit(child, 3000);
+    await awaitChildEnd(child, 3000);
   }
 }
 
