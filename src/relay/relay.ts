@@ -244,7 +244,7 @@ export class Relay {
     }
     try {
       const credential = await this.credential(turn.user, turn.conversation.tenantId);
-      await this.closePending(key, io, credential, 'superseded');
+      await this.closePending(key, io, credential, 'superseded', lease);
       await this.runTurn(io, key, turn.user, { kind: 'message', text }, credential, signal, 0);
     } catch (err) {
       if (isBotError(err, 'IDENTITY_UNAVAILABLE') && io.requestSignIn && turn.user.aadObjectId) {
@@ -548,10 +548,11 @@ export class Relay {
 
   // ───────────────────────────── lease ─────────────────────────────
 
-  private async acquireLease(key: string, activityId: string): Promise<boolean> {
+  /** Takes the thread's busy lease; returns the thread state as written (so callers need not read it again). */
+  private async acquireLease(key: string, activityId: string): Promise<ThreadState | undefined> {
     const now = this.clock();
     let got = false;
-    await updateRecord<ThreadState>(this.deps.store, key, (cur) => {
+    const { value } = await updateRecord<ThreadState>(this.deps.store, key, (cur) => {
       const busy = cur?.busy;
       // Owned per job (instance + activity), so a card continuation and a user turn of one instance never
       // share a lease; only the same job may take it again, and anyone may take a stale one.
@@ -567,8 +568,9 @@ export class Relay {
         updatedAt: now,
       };
     });
-    if (got) this.startRenewing(key, activityId);
-    return got;
+    if (!got) return undefined;
+    this.startRenewing(key, activityId);
+    return value;
   }
 
   /** Keeps a held lease fresh while its job runs (stops once the lease is no longer ours). */
@@ -984,8 +986,12 @@ export class Relay {
     io: ConversationIO,
     credential: TokenCredential,
     reason: 'superseded' | 'reset',
+    /** The thread state this job already holds (read under its lease); read from the store when absent. */
+    known?: ThreadState,
   ): Promise<void> {
-    const state = (await this.deps.store.get<ThreadState>(key))?.value;
+    const state = known ?? (await this.deps.store.get<ThreadState>(key))?.value;
+    // The common case: nothing open, nothing to close (and no further store round trip).
+    if (!state?.pendingConsentId && !state?.pendingApprovalBatchId) return;
     if (state?.pendingConsentId) await this.setConsentState(state.pendingConsentId, 'cancelled', io);
     const batchId = state?.pendingApprovalBatchId;
     let denied: ApprovalBatch | undefined;
@@ -1354,7 +1360,7 @@ export class Relay {
   /** Card continuations wait briefly for a running turn of the same thread instead of failing at once. */
   private async waitForLease(key: string, activityId: string, signal: AbortSignal): Promise<boolean> {
     for (let i = 0; i < 60; i++) {
-      if (await this.acquireLease(key, activityId)) return true;
+      if ((await this.acquireLease(key, activityId)) !== undefined) return true;
       if (signal.aborted) return false;
       await new Promise((r) => setTimeout(r, 500));
     }
