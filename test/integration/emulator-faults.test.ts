@@ -1,14 +1,5 @@
 import OpenAI from 'openai';
-import { startEmulator, type RunningEmulator } from '../../emulator/server';
-import {
-  getLog,
-  loadScenario,
-  parseSse,
-  postResponse,
-  readSse,
-  reset,
-  setFaults,
-} from '../../emulator/test-client';
+import { getLog, loadScenario, parseSse, postResponse, readSse, setFaults } from '../../emulator/test-client';
 import {
   AGENT,
   ALICE,
@@ -18,20 +9,12 @@ import {
   terminal,
   type FoundryNonStreaming,
   type FoundryStreaming,
+  useEmulator,
 } from './emulator-helpers';
 
 // foundry-protocol.md §7.3 / §8.5: fault injection through the control endpoint and scenario rules.
 
-let emu: RunningEmulator;
-beforeAll(async () => {
-  emu = await startEmulator();
-});
-afterAll(async () => {
-  await emu.close();
-});
-beforeEach(async () => {
-  await reset(emu.url);
-});
+const emu = useEmulator();
 
 const post = (body: Record<string, unknown>): Promise<Response> =>
   postResponse(emu.projectEndpoint, emu.issueToken({ oid: ALICE }), { agent_reference: AGENT, ...body });

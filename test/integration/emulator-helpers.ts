@@ -1,7 +1,7 @@
 import OpenAI from 'openai';
-import type { RunningEmulator } from '../../emulator/server';
+import { startEmulator, type RunningEmulator } from '../../emulator/server';
 import type { SseEvent } from '../../emulator/test-client';
-import { postResponse, readSse } from '../../emulator/test-client';
+import { postResponse, readSse, reset as resetEmulator } from '../../emulator/test-client';
 
 /** Shared helpers for the emulator's own integration tests. */
 
@@ -97,4 +97,28 @@ export async function createConversation(
   });
   const json = (await res.json()) as { id: string };
   return json.id;
+}
+
+/**
+ * One emulator for the whole test file, reset before each test, closed after the last. The returned object
+ * forwards to the running instance (it is started in `beforeAll`, so it can only be used inside tests).
+ */
+export function useEmulator(): RunningEmulator {
+  let current: RunningEmulator | undefined;
+  beforeAll(async () => {
+    current = await startEmulator();
+  });
+  afterAll(async () => {
+    await current?.close();
+  });
+  beforeEach(async () => {
+    if (current) await resetEmulator(current.url);
+  });
+  const running = (): RunningEmulator => {
+    if (!current) throw new Error('the emulator is not running (useEmulator starts it in beforeAll)');
+    return current;
+  };
+  return new Proxy({} as RunningEmulator, {
+    get: (_target, prop) => Reflect.get(running(), prop) as unknown,
+  });
 }

@@ -1,10 +1,9 @@
 import OpenAI from 'openai';
-import { startEmulator, type RunningEmulator } from '../../emulator/server';
+import { startEmulator } from '../../emulator/server';
 import {
   getLog,
   grantConsent,
   postResponse,
-  reset,
   setConsentState,
   setFaults,
   setSettings,
@@ -22,20 +21,12 @@ import {
   terminal,
   type FoundryStreaming,
   type WireResponse,
+  useEmulator,
 } from './emulator-helpers';
 
 // foundry-protocol.md §6.2 (consent), §6.3 (approval), §8.4 (turn algorithm), §11 (alternatives).
 
-let emu: RunningEmulator;
-beforeAll(async () => {
-  emu = await startEmulator();
-});
-afterAll(async () => {
-  await emu.close();
-});
-beforeEach(async () => {
-  await reset(emu.url);
-});
+const emu = useEmulator();
 
 const consentItem = (r: WireResponse): Record<string, unknown> | undefined =>
   outputOfType(r, 'oauth_consent_request')[0];

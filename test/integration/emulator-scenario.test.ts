@@ -13,24 +13,14 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import ts from 'typescript';
 import { defaultScenarioPath, loadScenarioFile, parseScenario, ScenarioError } from '../../emulator/scenario';
-import { startEmulator, type RunningEmulator } from '../../emulator/server';
-import { grantConsent, loadScenario, postResponse, reset } from '../../emulator/test-client';
-import { AGENT, ALICE, outputOfType, streamTurn, terminal } from './emulator-helpers';
+import { grantConsent, loadScenario, postResponse } from '../../emulator/test-client';
+import { AGENT, ALICE, outputOfType, streamTurn, terminal, useEmulator } from './emulator-helpers';
 
 // Scenario format (foundry-protocol.md §8.3), its validation, and the CLI entry.
 
 const ROOT = resolve(__dirname, '..', '..');
 
-let emu: RunningEmulator;
-beforeAll(async () => {
-  emu = await startEmulator();
-});
-afterAll(async () => {
-  await emu.close();
-});
-beforeEach(async () => {
-  await reset(emu.url);
-});
+const emu = useEmulator();
 
 describe('scenario loading', () => {
   it('finds the default scenario from emulator/ and from dist/emulator/', () => {

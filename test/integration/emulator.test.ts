@@ -1,6 +1,5 @@
 import OpenAI from 'openai';
-import { startEmulator, type RunningEmulator } from '../../emulator/server';
-import { getLog, parseSse, postResponse, readSse, reset, setFaults } from '../../emulator/test-client';
+import { getLog, parseSse, postResponse, readSse, setFaults } from '../../emulator/test-client';
 import {
   AGENT,
   ALICE,
@@ -14,20 +13,12 @@ import {
   terminal,
   type FoundryNonStreaming,
   type FoundryStreaming,
+  useEmulator,
 } from './emulator-helpers';
 
 // foundry-protocol.md §1.2, §3, §5, §6.1, §8.1: the emulator's wire surface, over real HTTP.
 
-let emu: RunningEmulator;
-beforeAll(async () => {
-  emu = await startEmulator();
-});
-afterAll(async () => {
-  await emu.close();
-});
-beforeEach(async () => {
-  await reset(emu.url);
-});
+const emu = useEmulator();
 
 describe('SSE framing (§3.1)', () => {
   it('writes event: and data: lines, blank-line separated, sequence numbers 0..n, no [DONE]', async () => {
