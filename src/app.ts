@@ -100,7 +100,7 @@ export async function startBot(config: Config, o: BotOverrides = {}): Promise<Ru
     log,
     ...(o.clock ? { clock: o.clock } : {}),
   });
-  teams.attach(relay, store);
+  teams.attach(relay);
 
   let draining = false;
   const server = createServer({

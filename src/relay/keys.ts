@@ -16,6 +16,11 @@ export function dedupeKey(conversationId: string, activityId: string): string {
   return `dedupe/${digest(`${conversationId}|${activityId}`)}`;
 }
 
+/** One welcome per conversation: install events are re-sent often. */
+export function welcomeKey(conversationId: string): string {
+  return `welcome/${digest(conversationId)}`;
+}
+
 export function approvalKey(batchId: string): string {
   return `approval/${batchId}`;
 }

@@ -1,14 +1,14 @@
 import { randomBytes } from 'node:crypto';
 import type { TokenCredential } from '@azure/identity';
 import { BotError, isBotError, isRetryable, userMessageFor, type BotErrorCode } from '../errors';
-import type { ApprovalDecision, FoundryClient, Thread, TurnInput, TurnOutcome } from '../foundry/types';
+import type { ApprovalDecision, Thread, TurnInput, TurnOutcome } from '../foundry/types';
 import { hashId, newCorrelationId, type Logger } from '../observability/logger';
-import { StoreConflictError, updateRecord, type StateStore, type Versioned } from '../storage/store';
+import { StoreConflictError, updateRecord, type Versioned } from '../storage/store';
 import { argumentLines, argumentsPretty } from './arguments';
 import { checkConsentLink } from './consent-link';
 import { Deduper } from './dedupe';
 import { Lanes, type Job } from './lanes';
-import { approvalKey, consentKey, threadKey } from './keys';
+import { approvalKey, consentKey, threadKey, welcomeKey } from './keys';
 import type {
   Actor,
   ApprovalBatch,
@@ -19,53 +19,9 @@ import type {
   FinalAnswer,
   ThreadState,
 } from './model';
-import type { ConversationIO, IdentityProvider, ProactiveRunner } from './ports';
+import type { ConversationIO } from './ports';
+import type { CardAction, MessageResult, RelayApi, RelayDeps, RelaySettings, TurnInfo } from './api';
 import type { ApprovalCardView, CardView, ConsentCardView, InvokeAnswer, Refusal } from './views';
-
-/** What the relay needs to know from configuration (a subset of Config, so tests can build it directly). */
-export interface RelaySettings {
-  agentName: string;
-  agentVersion?: string | undefined;
-  threading: 'previous_response' | 'conversation';
-  identityMode: 'app' | 'user';
-  consentLinkHosts: readonly string[];
-  sharedConsentAdmins: readonly string[];
-  approvers: readonly string[];
-  approvalTtlMs: number;
-  consentTtlMs: number;
-  maxQueuedTurns: number;
-  dedupeTtlMs: number;
-  welcomePrompts: readonly string[];
-}
-
-export interface RelayDeps {
-  settings: RelaySettings;
-  foundry: FoundryClient;
-  store: StateStore;
-  identity: IdentityProvider;
-  proactive: ProactiveRunner;
-  log: Logger;
-  clock?: () => number;
-  /** Identifies this process in busy leases. */
-  instanceId?: string;
-}
-
-/** The inbound facts of one activity, as the edge parsed them. */
-export interface TurnInfo {
-  conversation: ConversationInfo;
-  user: Actor;
-  activityId: string;
-  reference: ConversationRef;
-}
-
-/** Validated card actions (the edge parses card data with zod before calling the relay). */
-export type CardAction =
-  | { verb: 'approval.decide'; batchId: string; approvalId: string; decision: 'approve' | 'deny' }
-  | { verb: 'approval.refresh'; batchId: string }
-  | { verb: 'consent.continue'; consentId: string }
-  | { verb: 'consent.refresh'; consentId: string }
-  | { verb: 'consent.cancel'; consentId: string }
-  | { verb: 'retry'; text: string };
 
 /**
  * After this long without a renewal a busy lease is considered abandoned by a crashed (SIGKILLed) instance.
@@ -106,7 +62,7 @@ type TurnKind =
  * requests slower than ~15 s), serialised per Foundry thread in-process and by a durable busy lease across
  * instances.
  */
-export class Relay {
+export class Relay implements RelayApi {
   private readonly s: RelaySettings;
   private readonly clock: () => number;
   private readonly instanceId: string;
@@ -137,10 +93,7 @@ export class Relay {
    * A user message (mention already removed). Returns at once; the turn runs as a job.
    * Duplicates (same conversation + activity id) start nothing.
    */
-  async handleMessage(
-    turn: TurnInfo,
-    rawText: string,
-  ): Promise<'started' | 'queued' | 'busy' | 'duplicate' | 'command'> {
+  async handleMessage(turn: TurnInfo, rawText: string): Promise<MessageResult> {
     const claim = await this.dedupe.claim(turn.conversation.id, turn.activityId);
     if (!claim.first) {
       this.log.info('inbound.duplicate', { kind: 'message', activity: hashId(turn.activityId) });
@@ -186,8 +139,23 @@ export class Relay {
     return answer;
   }
 
-  /** The welcome message on install (lists the commands and, when configured, prompts to try). */
+  /**
+   * The welcome card on install, once per conversation: a create-only record under welcomeKey claims it. When
+   * the store cannot be reached the welcome is skipped (a missed welcome costs less than one repeated on every
+   * re-sent install event) and the outage is logged.
+   */
   async welcome(io: ConversationIO): Promise<void> {
+    try {
+      await this.deps.store.put(
+        welcomeKey(io.conversation.id),
+        { v: 1, at: this.clock() },
+        { ifNoneMatch: true },
+      );
+    } catch (err) {
+      if (err instanceof StoreConflictError) return;
+      this.log.warn('welcome.store_unavailable', { err });
+      return;
+    }
     await io.sendCard(this.helpCard("Hi! I relay your messages to the organisation's Foundry agent."));
   }
 

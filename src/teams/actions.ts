@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { CardAction } from '../relay/relay';
+import type { CardAction } from '../relay/api';
 
 /**
  * Card data is echoed back by the client and is not integrity-protected (reliability-plan §2.3), so every

@@ -12,9 +12,8 @@ import { BotError, isBotError, userMessageFor } from '../errors';
 import { hashId, newCorrelationId, type Logger } from '../observability/logger';
 import type { ConversationRef } from '../relay/model';
 import type { ConversationIO, ProactiveRunner } from '../relay/ports';
-import type { Relay, TurnInfo } from '../relay/relay';
+import type { RelayApi, TurnInfo } from '../relay/api';
 import type { InvokeAnswer } from '../relay/views';
-import type { StateStore } from '../storage/store';
 import { ExecuteInvokeValue, parseCardAction } from './actions';
 import { refreshFor, renderCard } from './cards';
 import { preserveEntityFields } from './entity-patch';
@@ -158,7 +157,7 @@ export interface TeamsBot {
   /** Counts activities refused by the tenant allow-list (AUTH-07 metric). */
   readonly tenantRejections: number;
   /** Must be called once the relay exists (the relay needs the proactive runner first). */
-  attach(relay: Relay, store: StateStore): void;
+  attach(relay: RelayApi): void;
 }
 
 export function createTeamsBot(o: TeamsEdgeOptions): TeamsBot {
@@ -185,8 +184,7 @@ export function createTeamsBot(o: TeamsEdgeOptions): TeamsBot {
     startTypingTimer: false,
     longRunningMessages: false,
   });
-  let relay: Relay | undefined;
-  let store: StateStore | undefined;
+  let relay: RelayApi | undefined;
   let tenantRejections = 0;
 
   const tenantAllowed = (activity: Partial<Activity>): boolean => {
@@ -211,7 +209,7 @@ export function createTeamsBot(o: TeamsEdgeOptions): TeamsBot {
     };
   };
 
-  const requireRelay = (): Relay => {
+  const requireRelay = (): RelayApi => {
     if (!relay) throw new BotError('INTERNAL', 'relay not attached');
     return relay;
   };
@@ -340,20 +338,8 @@ export function createTeamsBot(o: TeamsEdgeOptions): TeamsBot {
     }
   });
 
-  const welcome = async (ctx: TurnContext): Promise<void> => {
-    if (!store) return;
-    // The Playground (and some clients) re-send install events often: welcome once per conversation.
-    try {
-      await store.put(
-        `welcome/${hashId(ctx.activity.conversation.id)}`,
-        { v: 1, at: Date.now() },
-        { ifNoneMatch: true },
-      );
-    } catch {
-      return;
-    }
-    await requireRelay().welcome(makeIo(ctx));
-  };
+  // The relay welcomes once per conversation (the Playground and some clients re-send install events).
+  const welcome = (ctx: TurnContext): Promise<void> => requireRelay().welcome(makeIo(ctx));
 
   app.activity(ActivityTypes.ConversationUpdate, async (ctx) => {
     const added = ctx.activity.membersAdded ?? [];
@@ -371,9 +357,8 @@ export function createTeamsBot(o: TeamsEdgeOptions): TeamsBot {
     get tenantRejections() {
       return tenantRejections;
     },
-    attach(r: Relay, s: StateStore) {
+    attach(r: RelayApi) {
       relay = r;
-      store = s;
     },
   };
 }

@@ -5,7 +5,7 @@ import { isBotError, userMessageFor } from '../errors';
 import { hashId, type Logger } from '../observability/logger';
 import type { Actor, ConversationInfo, ConversationRef } from '../relay/model';
 import type { AnswerStream, ConversationIO } from '../relay/ports';
-import type { TurnInfo } from '../relay/relay';
+import type { TurnInfo } from '../relay/api';
 import type { CardView } from '../relay/views';
 import type { SendPacer } from './io';
 
