@@ -15,6 +15,8 @@ export type BotErrorCode =
   | 'APPROVAL_EXPIRED'
   | 'CONSENT_LINK_REJECTED'
   | 'CONSENT_FORBIDDEN'
+  | 'CONSENT_NOT_FOUND'
+  | 'CONSENT_INCOMPLETE'
   | 'FOUNDRY_RATE_LIMITED'
   | 'FOUNDRY_UNAVAILABLE'
   | 'FOUNDRY_TIMEOUT'
@@ -68,9 +70,13 @@ const USER_TEXT: Record<BotErrorCode, string> = {
   APPROVAL_FORBIDDEN: 'Only the person who asked (or a named approver) can decide this request.',
   APPROVAL_ALREADY_DECIDED: 'This request has already been decided.',
   APPROVAL_EXPIRED: 'This approval request has expired.',
-  CONSENT_LINK_REJECTED: 'This tool needs authorization, but the sign-in link could not be verified.',
+  CONSENT_LINK_REJECTED:
+    'This tool needs authorization, but the sign-in link could not be verified. Please tell your administrator.',
   CONSENT_FORBIDDEN:
-    'This sign-in is shared by everyone using the bot, so only an administrator can complete it.',
+    'This sign-in is shared by everyone who uses the bot, so only an administrator can complete it. Please ask an administrator.',
+  CONSENT_NOT_FOUND: 'This sign-in request is no longer available.',
+  CONSENT_INCOMPLETE:
+    'Sign-in did not complete, so the tool could not run. Please try again later or ask your administrator.',
   FOUNDRY_RATE_LIMITED: 'The agent is busy right now (throttled). Please try again in a moment.',
   FOUNDRY_UNAVAILABLE: 'The agent is unavailable right now. Please try again later.',
   FOUNDRY_TIMEOUT: 'The agent took too long to answer.',

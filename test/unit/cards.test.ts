@@ -1,5 +1,5 @@
 import { AdaptiveCard, SerializationContext, Version } from 'adaptivecards';
-import { argumentLines, argumentsPretty } from '../../src/relay/arguments';
+import { argumentLines, argumentsPretty } from '../../src/relay/approvals/arguments';
 import type { ApprovalCardView, ApprovalItemView, CardView, ConsentCardView } from '../../src/relay/views';
 import {
   assertCardBudget,

@@ -1,4 +1,4 @@
-import { checkConsentLink } from '../../src/relay/consent-link';
+import { checkConsentLink } from '../../src/relay/consent/link';
 
 /** CONS-01: the consent-link policy (reliability-plan §2.9) against a table of links; must match 100 %. */
 const ALLOWED = ['consent.azure-apihub.net', 'consent.azure-apim.net', '127.0.0.1:7071'];

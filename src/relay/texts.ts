@@ -1,0 +1,26 @@
+/**
+ * What the relay says to users that is not an error (errors come from the one table in src/errors.ts,
+ * `userMessageFor(code)`). One place, so wording stays consistent and tests can refer to it.
+ */
+export const TEXT = {
+  welcome: "Hi! I relay your messages to the organisation's Foundry agent.",
+  helpIntro: 'Here is what I can do.',
+  asking: 'Asking the agent…',
+  continuing: 'Continuing…',
+  signInNeeded: 'A sign-in is needed to continue.',
+  approvalNeeded: 'Your approval is needed to continue.',
+  noAnswer: 'The agent did not return an answer.',
+  approvalLoop: 'The agent kept asking for approvals, so I stopped. Send /new to start over.',
+  newConversation: 'Started a new conversation with the agent. Earlier context is forgotten.',
+  clickInProgress: 'Your earlier click is still being processed.',
+  retrying: 'Retrying…',
+  identityUnverified: 'Your identity could not be verified, so this click was ignored.',
+  usingTool: (label: string): string => `Using ${label}…`,
+  declinedTool: (tool: string): string =>
+    `This tool needs authorization: ${tool} could not be used because sign-in was not completed.`,
+  waitingFor: (name: string | undefined): string =>
+    `Only ${name ?? 'the requester'} or a named approver can decide this request.`,
+  needsSignIn: (name: string | undefined, services: string): string =>
+    `${name ?? 'The requester'} needs to sign in to ${services}.`,
+  noAdmin: 'No administrator is configured (SHARED_CONSENT_ADMINS).',
+} as const;
