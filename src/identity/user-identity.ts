@@ -49,8 +49,6 @@ export interface UserIdentityOptions {
 export interface UserIdentityProvider extends IdentityProvider {
   readonly mode: 'user';
   acceptSsoToken(user: Actor, tenantId: string, ssoToken: string): Promise<void>;
-  /** Forgets a user's tokens (sign-out, or a token Foundry rejected). */
-  forget(user: Actor, tenantId: string): void;
   /** Users currently remembered (for tests and metrics). */
   readonly size: number;
 }
@@ -293,10 +291,6 @@ export function createUserIdentity(
         remember(key, { ssoToken, ssoExp: claims.exp });
       }
       await foundryToken(key, userHash);
-    },
-
-    forget(user: Actor, _tenantId: string): void {
-      if (user.aadObjectId) sessions.delete(keyOf(user.aadObjectId));
     },
   };
 }

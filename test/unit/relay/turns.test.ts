@@ -10,7 +10,7 @@ import { ADA, BEN, approval, ended, makeKit, outcome } from './kit';
 describe('turns', () => {
   test('an answer streams, then finishes with its text and citations', async () => {
     const kit = makeKit();
-    const citation = { kind: 'url' as const, url: 'https://learn.example.com/a', title: 'A' };
+    const citation = { kind: 'url_citation' as const, url: 'https://learn.example.com/a', title: 'A' };
     kit.foundry.next({ events: ended(outcome({ text: 'Hello Ada', citations: [citation] })) });
     await kit.say(ADA, 'hello');
     const shown = kit.io().shown;
@@ -104,10 +104,7 @@ describe('turns', () => {
       kit.foundry.next({ events: ended(outcome({ approvals: [approval('loop')] })) });
     await kit.say(ADA, 'loop');
     for (let round = 0; round < 9; round++) {
-      const card = kit
-        .io()
-        .cardsOf('approval')
-        .findLast((c) => c.status === 'pending');
+      const card = [...kit.io().cardsOf('approval')].reverse().find((c) => c.status === 'pending');
       if (!card) break;
       await kit.relay.handleCardAction(kit.turn(ADA), {
         verb: 'approval.decide',
