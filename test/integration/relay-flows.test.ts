@@ -10,8 +10,8 @@ import {
   SECOND_USER,
   type ConversationType,
   type TeamsUser,
-} from '../fakes/activities';
-import type { RecordedRequest } from '../fakes/fake-bot-connector';
+} from '../support/fakes/activities';
+import type { RecordedRequest } from '../support/fakes/fake-bot-connector';
 import {
   actionOf,
   BOT_OID,
@@ -23,7 +23,7 @@ import {
   startHarness,
   textOf,
   type Harness,
-} from './harness';
+} from '../support/harness';
 
 /**
  * The relay's user-visible flows over real HTTP (issue "The Teams relay", Tests §1): the bot in-process, the
