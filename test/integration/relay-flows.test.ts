@@ -1,2 +1,7 @@
-/** Step towards defineRelayFlows: the flows moved to relay-flows-suite.ts; this file runs them (previous_response). */
-import './relay-flows-suite';
+import { defineApprovalLoops, defineRelayFlows } from './relay-flows-suite';
+
+/** The relay flows (relay-flows-suite.ts) in FOUNDRY_THREADING=previous_response mode. */
+defineRelayFlows('previous_response');
+
+// One threading mode is enough for the approval loop, so it runs in this file only.
+defineApprovalLoops();
