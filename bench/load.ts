@@ -15,8 +15,8 @@ import * as path from 'node:path';
 import { startBot } from '../src/app';
 import { loadConfig } from '../src/config/config';
 import { silentLogger } from '../src/observability/logger';
-import { startFakeBotConnector, type RecordedRequest } from '../test/fakes/fake-bot-connector';
-import { messageActivity, postActivity } from '../test/fakes/activities';
+import { startFakeBotConnector, type RecordedRequest } from '../test/support/fakes/fake-bot-connector';
+import { messageActivity, postActivity } from '../test/support/fakes/activities';
 
 const env = (k: string, d: number): number => {
   const v = Number(process.env[k]);

@@ -3,7 +3,7 @@ import { BlobStateStore, blobNameForKey, MAX_BLOB_NAME_LENGTH } from '../../src/
 import { createStateStore } from '../../src/storage/create-store';
 import { MemoryStateStore } from '../../src/storage/memory-store';
 import { StoreConflictError, updateRecord, type StateStore } from '../../src/storage/store';
-import { startAzurite, type AzuriteHandle } from '../fakes/azurite';
+import { startAzurite, type AzuriteHandle } from '../support/fakes/azurite';
 
 /**
  * One contract for every StateStore: the memory store is the reference semantics, the blob store must match it

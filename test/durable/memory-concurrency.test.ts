@@ -14,9 +14,9 @@ import {
   messageActivity,
   postActivity,
   type InboundActivity,
-} from '../fakes/activities';
-import { startFakeBotConnector, type FakeBotConnector } from '../fakes/fake-bot-connector';
-import { actionOf, BOT_OID, cardOf, cardText, staticCredential, textOf } from '../integration/harness';
+} from '../support/fakes/activities';
+import { startFakeBotConnector, type FakeBotConnector } from '../support/fakes/fake-bot-connector';
+import { actionOf, BOT_OID, cardOf, cardText, staticCredential, textOf } from '../support/harness';
 import { eventually } from './bot-process';
 
 /**

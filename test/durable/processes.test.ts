@@ -7,10 +7,10 @@ import {
   messageActivity,
   postActivity,
   type InboundActivity,
-} from '../fakes/activities';
-import { startAzurite, type AzuriteHandle } from '../fakes/azurite';
-import { startFakeBotConnector, type FakeBotConnector } from '../fakes/fake-bot-connector';
-import { actionOf, cardOf, cardText, textOf } from '../integration/harness';
+} from '../support/fakes/activities';
+import { startAzurite, type AzuriteHandle } from '../support/fakes/azurite';
+import { startFakeBotConnector, type FakeBotConnector } from '../support/fakes/fake-bot-connector';
+import { actionOf, cardOf, cardText, textOf } from '../support/harness';
 import {
   countByPrefix,
   eventually,

@@ -5,8 +5,8 @@ import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { BOT_MANAGED_IDENTITY_OID } from '../../emulator/identity';
 import { startEmulator } from '../../emulator/server';
-import { messageActivity } from '../fakes/activities';
-import { startFakeBotConnector } from '../fakes/fake-bot-connector';
+import { messageActivity } from '../support/fakes/activities';
+import { startFakeBotConnector } from '../support/fakes/fake-bot-connector';
 import { RESULTS, ROOT } from './setup';
 
 /**

@@ -6,7 +6,7 @@ import { BotError } from '../../src/errors';
 import { createFoundryClient } from '../../src/foundry/client';
 import type { AgentEvent, FoundryClient, TurnRequest } from '../../src/foundry/types';
 import { createLogger } from '../../src/observability/logger';
-import { encodeSse } from '../fakes/sse';
+import { encodeSse } from '../support/fakes/sse';
 
 /**
  * reliability-plan RES-01..RES-05 and STR-01/STR-02 on the Foundry side: the real client (one `openai`

@@ -4,8 +4,8 @@ import { getLog, submitConsent } from '../../emulator/test-client';
 import { loadConfig } from '../../src/config/config';
 import { createAppCredential } from '../../src/foundry/credentials';
 import { FOUNDRY_SCOPE } from '../../src/foundry/types';
-import { DEFAULT_USER, SECOND_USER, type TeamsUser } from '../fakes/activities';
-import { actionOf, cardText, openUrlOf } from './harness';
+import { DEFAULT_USER, SECOND_USER, type TeamsUser } from '../support/fakes/activities';
+import { actionOf, cardText, openUrlOf } from '../support/harness';
 import { Chat, consentIdOf, startIdentityStack, toolCalls, type IdentityStack } from './identity-helpers';
 
 /**

@@ -10,7 +10,7 @@ import {
   startFakeBotConnector,
   type FakeBotConnector,
   type RecordedRequest,
-} from '../fakes/fake-bot-connector';
+} from '../support/fakes/fake-bot-connector';
 import {
   adaptiveCardActionInvoke,
   baseActivity,
@@ -18,14 +18,15 @@ import {
   postActivity,
   type InboundActivity,
   type TeamsUser,
-} from '../fakes/activities';
-import { cardOf, invokeBodyOf, textOf, type InvokeBody } from './harness';
+} from '../support/fakes/activities';
+import { cardOf, invokeBodyOf, textOf, type InvokeBody } from '../support/harness';
 
 /**
  * Test stack for the identity suites (issue 5): the Foundry emulator (with its https Entra authority for
  * on-behalf-of), a fake Bot Connector, and the bot built by the real composition root, in app or user mode.
- * Unlike harness.ts it injects no Foundry credential: app mode uses the real @azure/identity credential chosen by
- * config (managed identity against the emulator's endpoint), user mode the real OnBehalfOfCredential.
+ * Unlike ../support/harness.ts it injects no Foundry credential: app mode uses the real @azure/identity
+ * credential chosen by config (managed identity against the emulator's endpoint), user mode the real
+ * OnBehalfOfCredential.
  */
 export interface IdentityStack {
   emulator: RunningEmulator;

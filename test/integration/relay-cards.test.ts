@@ -11,8 +11,8 @@ import {
   type ConversationType,
   type InboundActivity,
   type TeamsUser,
-} from '../fakes/activities';
-import type { RecordedRequest } from '../fakes/fake-bot-connector';
+} from '../support/fakes/activities';
+import type { RecordedRequest } from '../support/fakes/fake-bot-connector';
 import {
   actionOf,
   BOT_OID,
@@ -25,7 +25,7 @@ import {
   startHarness,
   textOf,
   type Harness,
-} from './harness';
+} from '../support/harness';
 
 /**
  * Card security and reliability over real HTTP (reliability-plan §2.3, §2.4, §2.9: CARD-01…08, CONS-01/02,

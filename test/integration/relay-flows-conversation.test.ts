@@ -1,5 +1,7 @@
+import { defineRelayFlows } from './relay-flows-suite';
+
 /**
- * The relay flows of relay-flows.test.ts in FOUNDRY_THREADING=conversation mode, as a separate file so jest runs
- * the two modes in parallel (the suite picks its mode from the running test path).
+ * The relay flows (relay-flows-suite.ts) in FOUNDRY_THREADING=conversation mode, as a separate file so jest runs
+ * the two modes in parallel.
  */
-import './relay-flows.test';
+defineRelayFlows('conversation');

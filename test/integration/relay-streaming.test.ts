@@ -1,7 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { getLog, grantConsent, loadScenario, setFaults } from '../../emulator/test-client';
-import { adaptiveCardActionInvoke, messageActivity, type ConversationType } from '../fakes/activities';
-import { ConnectorErrors, type RecordedRequest } from '../fakes/fake-bot-connector';
+import {
+  adaptiveCardActionInvoke,
+  messageActivity,
+  type ConversationType,
+} from '../support/fakes/activities';
+import { ConnectorErrors, type RecordedRequest } from '../support/fakes/fake-bot-connector';
 import {
   actionOf,
   BOT_OID,
@@ -12,7 +16,7 @@ import {
   startHarness,
   textOf,
   type Harness,
-} from './harness';
+} from '../support/harness';
 
 /**
  * Streaming and Bot Connector resilience over real HTTP (reliability-plan §2.5–2.7: STR-01…06, RES-07, RES-08).

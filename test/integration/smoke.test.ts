@@ -1,5 +1,5 @@
-import { messageActivity } from '../fakes/activities';
-import { startHarness, textOf, type Harness } from './harness';
+import { messageActivity } from '../support/fakes/activities';
+import { startHarness, textOf, type Harness } from '../support/harness';
 
 describe('bot smoke', () => {
   let h: Harness;

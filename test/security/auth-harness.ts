@@ -3,16 +3,16 @@ import { startBot, type BotOverrides, type RunningBot } from '../../src/app';
 import { loadConfig, type Config } from '../../src/config/config';
 import { startEmulator, type RunningEmulator } from '../../emulator/server';
 import { getLog } from '../../emulator/test-client';
-import { postActivity, type InboundActivity } from '../fakes/activities';
-import { startFakeBotConnector, type FakeBotConnector } from '../fakes/fake-bot-connector';
-import { FixedTokenCredentialsFactory } from '../fakes/fixed-token-credentials';
+import { postActivity, type InboundActivity } from '../support/fakes/activities';
+import { startFakeBotConnector, type FakeBotConnector } from '../support/fakes/fake-bot-connector';
+import { FixedTokenCredentialsFactory } from '../support/fakes/fixed-token-credentials';
 import {
   startJwtIssuer,
   type ChannelTokenOptions,
   type JwtIssuer,
   type JwtIssuerOptions,
-} from '../fakes/jwt-issuer';
-import { BOT_OID, staticCredential } from '../integration/harness';
+} from '../support/fakes/jwt-issuer';
+import { BOT_OID, staticCredential } from '../support/harness';
 
 /**
  * The bot in AUTHENTICATED mode for the security suite: BOT_ID set, NODE_ENV=test, BOT_OPENID_METADATA_URL

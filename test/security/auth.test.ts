@@ -5,8 +5,8 @@ import {
   messageActivity,
   baseActivity,
   type InboundActivity,
-} from '../fakes/activities';
-import { startFakeBotConnector, type FakeBotConnector } from '../fakes/fake-bot-connector';
+} from '../support/fakes/activities';
+import { startFakeBotConnector, type FakeBotConnector } from '../support/fakes/fake-bot-connector';
 import { rawPost, startAuthHarness, type AuthHarness } from './auth-harness';
 
 /**

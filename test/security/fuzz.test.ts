@@ -3,7 +3,12 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import fc from 'fast-check';
 import { getLog } from '../../emulator/test-client';
-import { adaptiveCardActionInvoke, baseActivity, messageActivity, submitActivity } from '../fakes/activities';
+import {
+  adaptiveCardActionInvoke,
+  baseActivity,
+  messageActivity,
+  submitActivity,
+} from '../support/fakes/activities';
 import { startAuthHarness, type AuthHarness } from './auth-harness';
 
 /**

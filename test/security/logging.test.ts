@@ -8,9 +8,9 @@ import {
   baseActivity,
   messageActivity,
   type InboundActivity,
-} from '../fakes/activities';
-import type { RecordedRequest } from '../fakes/fake-bot-connector';
-import { actionOf, BOT_OID, cardOf, openUrlOf } from '../integration/harness';
+} from '../support/fakes/activities';
+import type { RecordedRequest } from '../support/fakes/fake-bot-connector';
+import { actionOf, BOT_OID, cardOf, openUrlOf } from '../support/harness';
 import { startAuthHarness, type AuthHarness } from './auth-harness';
 
 /**

@@ -1,4 +1,4 @@
-import { adaptiveCardActionInvoke, messageActivity, type InboundActivity } from '../fakes/activities';
+import { adaptiveCardActionInvoke, messageActivity, type InboundActivity } from '../support/fakes/activities';
 import { startAuthHarness, type AuthHarness } from './auth-harness';
 
 /**

@@ -7,15 +7,25 @@ describe('Deduper', () => {
 
   it('DUP-02 the in-process LRU holds at most 10 000 entries', async () => {
     let now = 1_000_000;
-    const d = new Deduper(new MemoryStateStore(), TEN_MIN, () => now);
-    expect(d.maxEntries).toBe(10_000);
+    const store = new MemoryStateStore();
+    // The default bound, not one passed in: that is what the relay uses.
+    const d = new Deduper(store, TEN_MIN, () => now);
     for (let i = 0; i < 10_050; i++) {
       now += 1;
       expect(await d.claim('conv', `a${i}`)).toEqual({ first: true });
     }
     expect(d.size).toBe(10_000);
-    // The oldest entries were evicted from memory, but the durable claim still recognises them.
-    expect(await d.claim('conv', 'a0')).toEqual({ first: false });
+    // What memory holds is observable through the store: a repeat answered from memory never reads it.
+    const get = jest.spyOn(store, 'get');
+    const put = jest.spyOn(store, 'put');
+    // The 10 000 most recent (a50 … a10049) are held in memory ...
+    for (const held of ['a50', 'a5000', 'a10049'])
+      expect(await d.claim('conv', held)).toEqual({ first: false });
+    expect(get).not.toHaveBeenCalled();
+    expect(put).not.toHaveBeenCalled();
+    // ... the 50 oldest were evicted from memory, but the durable claim still recognises them.
+    for (const evicted of ['a0', 'a49']) expect(await d.claim('conv', evicted)).toEqual({ first: false });
+    expect(get).toHaveBeenCalledTimes(2);
     expect(d.size).toBeLessThanOrEqual(10_000);
   });
 

@@ -1,4 +1,8 @@
-import { ConnectorErrors, startFakeBotConnector, type FakeBotConnector } from '../fakes/fake-bot-connector';
+import {
+  ConnectorErrors,
+  startFakeBotConnector,
+  type FakeBotConnector,
+} from '../support/fakes/fake-bot-connector';
 
 /** The fake must behave like Teams' connector, or tests built on it prove nothing. */
 let fake: FakeBotConnector;

@@ -8,15 +8,15 @@ import {
 } from 'botbuilder';
 import type { ServiceClientCredentialsFactory } from 'botframework-connector';
 import { createServer, plugins, type Server } from 'restify';
-import { messageActivity, postActivity } from '../fakes/activities';
-import { startFakeBotConnector, type FakeBotConnector } from '../fakes/fake-bot-connector';
-import { FixedTokenCredentialsFactory } from '../fakes/fixed-token-credentials';
+import { messageActivity, postActivity } from '../support/fakes/activities';
+import { startFakeBotConnector, type FakeBotConnector } from '../support/fakes/fake-bot-connector';
+import { FixedTokenCredentialsFactory } from '../support/fakes/fixed-token-credentials';
 import {
   BOT_FRAMEWORK_ISSUER,
   BOT_FRAMEWORK_SCOPE,
   startJwtIssuer,
   type JwtIssuer,
-} from '../fakes/jwt-issuer';
+} from '../support/fakes/jwt-issuer';
 
 /**
  * Proves the offline auth harness against the real botbuilder 4.23.3 CloudAdapter: inbound channel tokens are

@@ -5,7 +5,7 @@ import { buildResponseBody, createFoundryClient } from '../../src/foundry/client
 import type { AgentEvent, FoundryClient, Thread, TurnInput, TurnRequest } from '../../src/foundry/types';
 import { FOUNDRY_SCOPE } from '../../src/foundry/types';
 import { createLogger } from '../../src/observability/logger';
-import { encodeSse, parseSseFixture, readFixture, sseResponse } from '../fakes/sse';
+import { encodeSse, parseSseFixture, readFixture, sseResponse } from '../support/fakes/sse';
 
 /**
  * What the client puts on the wire (foundry-protocol.md §1.5, §2), captured through the `fetch` seam: an

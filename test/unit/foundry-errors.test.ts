@@ -10,7 +10,7 @@ import { createFoundryClient } from '../../src/foundry/client';
 import { fromOpenAIError, parseUnansweredApprovals } from '../../src/foundry/errors';
 import type { AgentEvent } from '../../src/foundry/types';
 import { createLogger } from '../../src/observability/logger';
-import { encodeSse, sseResponse } from '../fakes/sse';
+import { encodeSse, sseResponse } from '../support/fakes/sse';
 
 /** Error mapping at the Foundry boundary (conventions.md C4), with real openai / @azure/identity instances. */
 

@@ -2,7 +2,7 @@ import { BotError } from '../../src/errors';
 import { outcomeFromResponse, toAgentEvents, toToolError } from '../../src/foundry/events';
 import type { AgentEvent, TurnOutcome } from '../../src/foundry/types';
 import { createLogger } from '../../src/observability/logger';
-import { iterate, parseSseFixture, readFixture } from '../fakes/sse';
+import { iterate, parseSseFixture, readFixture } from '../support/fakes/sse';
 
 /**
  * The stream parser against the wire examples of foundry-protocol.md §6 (fixtures kept verbatim) and every

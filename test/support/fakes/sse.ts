@@ -22,7 +22,7 @@ export interface SseFrame {
   data: string;
 }
 
-export const FIXTURES_DIR = join(__dirname, '..', 'fixtures', 'foundry');
+export const FIXTURES_DIR = join(__dirname, '..', '..', 'fixtures', 'foundry');
 
 export function readFixture(name: string): string {
   return readFileSync(join(FIXTURES_DIR, name), 'utf8');

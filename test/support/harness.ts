@@ -7,8 +7,8 @@ import {
   startFakeBotConnector,
   type FakeBotConnector,
   type RecordedRequest,
-} from '../fakes/fake-bot-connector';
-import { postActivity, type InboundActivity } from '../fakes/activities';
+} from './fakes/fake-bot-connector';
+import { postActivity, type InboundActivity } from './fakes/activities';
 
 /**
  * Starts the real pieces on loopback for an integration test: the Foundry emulator, a fake Bot Connector
