@@ -17,7 +17,7 @@ import { isWellFormedBearer, type EdgeResult } from './activity-edge';
  * - an invoke nobody answered (botbuilder's 501) → 400;
  * - while draining (SIGTERM) new requests get 503.
  */
-export const MAX_BODY_BYTES = 256 * 1024;
+const MAX_BODY_BYTES = 256 * 1024;
 
 /** Just enough shape to be an activity; the adapter and the edge validate the rest. */
 const ActivityShape = z
@@ -38,7 +38,7 @@ const ActivityShape = z
   .passthrough();
 
 /** Runs the adapter for one validated activity (see activity-edge.ts `runActivity`). */
-export interface MessageHandler {
+interface MessageHandler {
   (input: { activity: Record<string, unknown>; authorization: string }): Promise<EdgeResult>;
 }
 
@@ -70,8 +70,24 @@ function unauthorized(res: restify.Response): void {
 export function createServer(o: ServerOptions): restify.Server {
   const log = o.log.child('http');
   const server = restify.createServer({ name: 'foundry-teams-relay', handleUncaughtExceptions: false });
+  limitBodies(server);
+  server.get('/healthz', (_req, res, next) => {
+    sendJson(res, 200, { status: 'ok' });
+    return next();
+  });
+  server.get('/readyz', (_req, res, next) => {
+    const ok = o.ready() && !o.draining();
+    sendJson(res, ok ? 200 : 503, { status: ok ? 'ready' : o.draining() ? 'draining' : 'not_ready' });
+    return next();
+  });
+  server.post('/api/messages', (req, res) => handleMessages(o, log, req, res));
+  hideRestifyErrors(server, log);
+  return server;
+}
+
+/** Oversized bodies are refused from the declared length first; the body parser enforces the real size. */
+function limitBodies(server: restify.Server): void {
   server.pre((req, res, next) => {
-    // Reject oversized bodies early from the declared length; the body parser enforces the real size.
     const len = Number(req.headers['content-length'] ?? '0');
     if (Number.isFinite(len) && len > MAX_BODY_BYTES) {
       sendJson(res, 413, { error: 'RequestEntityTooLarge' });
@@ -88,79 +104,104 @@ export function createServer(o: ServerOptions): restify.Server {
       rejectUnknown: true,
     }),
   );
+}
 
-  server.get('/healthz', (_req, res, next) => {
-    sendJson(res, 200, { status: 'ok' });
-    return next();
-  });
-  server.get('/readyz', (_req, res, next) => {
-    const ok = o.ready() && !o.draining();
-    sendJson(res, ok ? 200 : 503, { status: ok ? 'ready' : o.draining() ? 'draining' : 'not_ready' });
-    return next();
-  });
+/** `POST /api/messages`: the checks that keep bad input away from the bot, then the adapter. */
+async function handleMessages(
+  o: ServerOptions,
+  log: Logger,
+  req: restify.Request,
+  res: restify.Response,
+): Promise<void> {
+  if (o.draining()) {
+    res.header('Retry-After', '5');
+    sendJson(res, 503, { error: 'ShuttingDown' });
+    return;
+  }
+  const body: unknown = req.body;
+  if (!req.is('application/json') || body === null || typeof body !== 'object' || Array.isArray(body)) {
+    sendJson(res, 400, { error: 'BadRequest', message: 'expected an activity object' });
+    return;
+  }
+  const shape = ActivityShape.safeParse(body);
+  if (!shape.success) {
+    sendJson(res, 400, { error: 'BadRequest', message: 'not a valid activity' });
+    return;
+  }
+  if (!o.serviceUrlAllowed(shape.data.serviceUrl)) {
+    log.warn('http.service_url_rejected', { channel: shape.data.channelId });
+    sendJson(res, 400, { error: 'BadRequest', message: 'serviceUrl not allowed' });
+    return;
+  }
+  const authorization = checkAuthorization(o, log, req, res);
+  if (authorization === undefined) return;
+  let result: EdgeResult;
+  try {
+    result = await o.handle({ activity: body as Record<string, unknown>, authorization });
+  } catch (err) {
+    result = { kind: 'failed', error: err };
+  }
+  answer(res, log, result, shape.data.name);
+}
 
-  server.post('/api/messages', async (req, res) => {
-    if (o.draining()) {
-      res.header('Retry-After', '5');
-      sendJson(res, 503, { error: 'ShuttingDown' });
+/**
+ * The Authorization header, or undefined when the request was refused with 401: Node keeps only the first of
+ * repeated headers, so an ambiguous request is refused; with auth required, a missing or malformed one too.
+ */
+function checkAuthorization(
+  o: ServerOptions,
+  log: Logger,
+  req: restify.Request,
+  res: restify.Response,
+): string | undefined {
+  const authHeaders = req.rawHeaders.filter((h, i) => i % 2 === 0 && h.toLowerCase() === 'authorization');
+  const authorization = typeof req.headers.authorization === 'string' ? req.headers.authorization : '';
+  if (authHeaders.length > 1 || (o.authRequired && !isWellFormedBearer(authorization))) {
+    log.warn('http.auth_rejected', {
+      reason:
+        authHeaders.length > 1 ? 'DuplicateHeader' : authorization ? 'MalformedHeader' : 'MissingHeader',
+    });
+    unauthorized(res);
+    return undefined;
+  }
+  return authorization;
+}
+
+function answer(
+  res: restify.Response,
+  log: Logger,
+  result: EdgeResult,
+  invokeName: string | undefined,
+): void {
+  switch (result.kind) {
+    case 'answer':
+      if (res.headersSent) return;
+      res.status(result.status);
+      if (result.body === undefined) res.end();
+      else res.json(result.body);
       return;
-    }
-    const body: unknown = req.body;
-    if (!req.is('application/json') || body === null || typeof body !== 'object' || Array.isArray(body)) {
-      sendJson(res, 400, { error: 'BadRequest', message: 'expected an activity object' });
-      return;
-    }
-    const shape = ActivityShape.safeParse(body);
-    if (!shape.success) {
-      sendJson(res, 400, { error: 'BadRequest', message: 'not a valid activity' });
-      return;
-    }
-    if (!o.serviceUrlAllowed(shape.data.serviceUrl)) {
-      log.warn('http.service_url_rejected', { channel: shape.data.channelId });
-      sendJson(res, 400, { error: 'BadRequest', message: 'serviceUrl not allowed' });
-      return;
-    }
-    // Node keeps only the first of repeated Authorization headers; an ambiguous request is refused instead.
-    const authHeaders = req.rawHeaders.filter((h, i) => i % 2 === 0 && h.toLowerCase() === 'authorization');
-    const authorization = typeof req.headers.authorization === 'string' ? req.headers.authorization : '';
-    if (authHeaders.length > 1 || (o.authRequired && !isWellFormedBearer(authorization))) {
-      log.warn('http.auth_rejected', {
-        reason:
-          authHeaders.length > 1 ? 'DuplicateHeader' : authorization ? 'MalformedHeader' : 'MissingHeader',
-      });
+    case 'unauthorized':
+      log.warn('http.auth_rejected', { reason: result.reason });
       unauthorized(res);
       return;
+    case 'unsupported_invoke':
+      log.info('http.invoke_unanswered', { name: invokeName?.slice(0, 64) ?? 'none' });
+      sendJson(res, 400, { error: 'BadRequest', message: 'unsupported invoke' });
+      return;
+    case 'failed': {
+      const correlationId = newCorrelationId();
+      log.error('http.handler_error', { correlationId, err: result.error });
+      sendJson(res, 500, { error: 'InternalError', correlationId });
+      return;
     }
-    let result: EdgeResult;
-    try {
-      result = await o.handle({ activity: body as Record<string, unknown>, authorization });
-    } catch (err) {
-      result = { kind: 'failed', error: err };
-    }
-    switch (result.kind) {
-      case 'answer':
-        if (res.headersSent) return;
-        res.status(result.status);
-        if (result.body === undefined) res.end();
-        else res.json(result.body);
-        return;
-      case 'unauthorized':
-        log.warn('http.auth_rejected', { reason: result.reason });
-        unauthorized(res);
-        return;
-      case 'unsupported_invoke':
-        log.info('http.invoke_unanswered', { name: shape.data.name?.slice(0, 64) ?? 'none' });
-        sendJson(res, 400, { error: 'BadRequest', message: 'unsupported invoke' });
-        return;
-      case 'failed': {
-        const correlationId = newCorrelationId();
-        log.error('http.handler_error', { correlationId, err: result.error });
-        sendJson(res, 500, { error: 'InternalError', correlationId });
-        return;
-      }
-    }
-  });
+  }
+}
 
+/**
+ * restify's own errors (bad JSON, too large, unsupported media type) keep their 4xx status, but never their
+ * message (it can quote the input).
+ */
+function hideRestifyErrors(server: restify.Server, log: Logger): void {
   server.on(
     'restifyError',
     (
@@ -169,8 +210,6 @@ export function createServer(o: ServerOptions): restify.Server {
       err: { statusCode?: number; name?: string },
       cb: () => void,
     ) => {
-      // restify's own errors (bad JSON, too large, unsupported media type) keep their 4xx status, but never
-      // their message (it can quote the input).
       const status =
         typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 500
           ? err.statusCode
@@ -184,5 +223,4 @@ export function createServer(o: ServerOptions): restify.Server {
       return cb();
     },
   );
-  return server;
 }

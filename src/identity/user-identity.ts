@@ -157,9 +157,11 @@ export function createUserIdentity(
       },
     );
   }
-  const clock = options.clock ?? Date.now;
   const authorityHost = config.foundry.authorityHost;
-  const authority = {
+  const obo: OboSettings = {
+    tenantId: projectTenant,
+    clientId,
+    clientSecret,
     ...(authorityHost !== undefined ? { authorityHost } : {}),
     ...(authorityHost !== undefined && !OFFICIAL_AUTHORITY.test(authorityHost)
       ? { disableInstanceDiscovery: true }
@@ -168,129 +170,140 @@ export function createUserIdentity(
       ? { additionalPolicies: trustCaPolicies(options.authorityCa) }
       : {}),
   };
-  const sessions = new Map<string, Session>();
-  const keyOf = (oid: string): string => `${projectTenant}|${oid.toLowerCase()}`;
+  return new UserIdentity(obo, log, options.clock ?? Date.now);
+}
 
-  const refuseForeignTenant = (tenantId: string, user: Actor): void => {
-    if (tenantId.toLowerCase() === projectTenant) return;
-    log.warn('identity.tenant_refused', {
+type OboSettings = Omit<
+  OnBehalfOfCredentialOptions & { tenantId: string; clientId: string; clientSecret: string },
+  'userAssertionToken'
+>;
+
+/** Sessions per user (SSO token, cached Foundry token, the exchange in flight), in memory only. */
+class UserIdentity implements UserIdentityProvider {
+  readonly mode = 'user' as const;
+  private readonly sessions = new Map<string, Session>();
+  private readonly projectTenant: string;
+
+  constructor(
+    private readonly obo: OboSettings,
+    private readonly log: Logger,
+    private readonly clock: () => number,
+  ) {
+    this.projectTenant = obo.tenantId;
+  }
+
+  get size(): number {
+    return this.sessions.size;
+  }
+
+  async credentialFor(user: Actor, tenantId: string): Promise<TokenCredential> {
+    this.refuseForeignTenant(tenantId, user);
+    const oid = user.aadObjectId;
+    if (!oid) throw new BotError('IDENTITY_UNAVAILABLE', 'the user has no Entra object id');
+    const key = this.keyOf(oid);
+    const userHash = hashId(oid.toLowerCase());
+    // Exchange now, so a missing or refused sign-in is known before anything is sent to Foundry.
+    await this.foundryToken(key, userHash);
+    return new UserCredential(userHash, () => this.foundryToken(key, userHash));
+  }
+
+  async acceptSsoToken(user: Actor, tenantId: string, ssoToken: string): Promise<void> {
+    this.refuseForeignTenant(tenantId, user);
+    const claims = ssoClaims(ssoToken);
+    const oid = user.aadObjectId?.toLowerCase();
+    const userHash = hashId(oid ?? user.id);
+    if (!claims || !oid) {
+      this.log.warn('identity.sso_rejected', { user: userHash, reason: 'unreadable' });
+      throw new BotError('IDENTITY_UNAVAILABLE', 'the SSO token could not be read');
+    }
+    if (claims.tid !== this.projectTenant) this.refuseForeignTenant(claims.tid, user);
+    if (claims.oid !== oid) {
+      // A token of someone else in this user's invoke: never attach it to this user.
+      this.log.warn('identity.sso_rejected', { user: userHash, reason: 'user_mismatch' });
+      throw new BotError('IDENTITY_UNAVAILABLE', 'the SSO token belongs to another user');
+    }
+    if (claims.exp <= this.clock()) {
+      this.log.warn('identity.sso_rejected', { user: userHash, reason: 'expired' });
+      throw new BotError('IDENTITY_UNAVAILABLE', 'the SSO token has expired');
+    }
+    const key = this.keyOf(oid);
+    const cur = this.sessions.get(key);
+    if (cur) {
+      // Several devices: keep the token that lives longest; join an exchange already running.
+      if (claims.exp >= cur.ssoExp) {
+        cur.ssoToken = ssoToken;
+        cur.ssoExp = claims.exp;
+      }
+      this.remember(key, cur);
+    } else {
+      this.remember(key, { ssoToken, ssoExp: claims.exp });
+    }
+    await this.foundryToken(key, userHash);
+  }
+
+  private keyOf(oid: string): string {
+    return `${this.projectTenant}|${oid.toLowerCase()}`;
+  }
+
+  private refuseForeignTenant(tenantId: string, user: Actor): void {
+    if (tenantId.toLowerCase() === this.projectTenant) return;
+    this.log.warn('identity.tenant_refused', {
       user: hashId(user.aadObjectId ?? user.id),
       tenant: hashId(tenantId),
     });
     throw new BotError('TENANT_NOT_ALLOWED', 'user is not in the Foundry project tenant');
-  };
+  }
 
-  const remember = (key: string, session: Session): void => {
-    sessions.delete(key);
-    sessions.set(key, session);
-    if (sessions.size > MAX_SESSIONS) {
-      const oldest = sessions.keys().next().value;
-      if (oldest !== undefined) sessions.delete(oldest);
+  private remember(key: string, session: Session): void {
+    this.sessions.delete(key);
+    this.sessions.set(key, session);
+    if (this.sessions.size > MAX_SESSIONS) {
+      const oldest = this.sessions.keys().next().value;
+      if (oldest !== undefined) this.sessions.delete(oldest);
     }
-  };
+  }
 
-  const fresh = (t: AccessToken | undefined): t is AccessToken =>
-    t !== undefined && t.expiresOnTimestamp - FOUNDRY_TOKEN_MARGIN_MS > clock();
-
-  /** The user's Foundry token: cached, or one (shared) on-behalf-of exchange. */
-  // No abort signal: the exchange is shared by every caller of this user, one caller's abort must not fail the rest.
-  const foundryToken = (key: string, userHash: string): Promise<AccessToken> => {
-    const s = sessions.get(key);
+  /**
+   * The user's Foundry token: cached, or one (shared) on-behalf-of exchange. No abort signal: the exchange is
+   * shared by every caller of this user, and one caller's abort must not fail the rest.
+   */
+  private foundryToken(key: string, userHash: string): Promise<AccessToken> {
+    const s = this.sessions.get(key);
     if (!s) return Promise.reject(new BotError('IDENTITY_UNAVAILABLE', 'no sign-in for this user'));
-    if (fresh(s.foundry)) return Promise.resolve(s.foundry);
+    if (s.foundry !== undefined && s.foundry.expiresOnTimestamp - FOUNDRY_TOKEN_MARGIN_MS > this.clock())
+      return Promise.resolve(s.foundry);
     if (s.inflight) return s.inflight;
-    if (s.ssoExp <= clock()) {
+    if (s.ssoExp <= this.clock())
       return Promise.reject(new BotError('IDENTITY_UNAVAILABLE', 'the sign-in has expired'));
-    }
-    const started = clock();
-    const assertion = s.ssoToken;
-    const obo = new OnBehalfOfCredential({
-      tenantId: projectTenant,
-      clientId,
-      clientSecret,
-      userAssertionToken: assertion,
-      ...authority,
+    const run = this.exchange(key, userHash, s.ssoToken).finally(() => {
+      const cur = this.sessions.get(key);
+      if (cur?.inflight === run) delete cur.inflight;
     });
-    const run = obo
-      .getToken(FOUNDRY_SCOPE)
-      .then(
-        (token) => {
-          const cur = sessions.get(key);
-          if (cur) cur.foundry = token;
-          log.info('identity.obo_exchanged', { user: userHash, ms: clock() - started });
-          return token;
-        },
-        (err: unknown) => {
-          // Never the error text: Entra's descriptions are safe, but the cause chain holds request details.
-          const error =
-            err instanceof AuthenticationError ? String(err.errorResponse.error).slice(0, 64) : 'unknown';
-          const status = err instanceof AuthenticationError ? err.statusCode : undefined;
-          log.warn('identity.obo_failed', { user: userHash, error, ...(status ? { status } : {}) });
-          // A token Entra refused is useless: forget it, so the next message asks Teams for a new one.
-          if (sessions.get(key)?.ssoToken === assertion) sessions.delete(key);
-          throw new BotError('IDENTITY_UNAVAILABLE', 'on-behalf-of exchange failed', {
-            details: { error, ...(status ? { status } : {}) },
-          });
-        },
-      )
-      .finally(() => {
-        const cur = sessions.get(key);
-        if (cur?.inflight === run) delete cur.inflight;
-      });
     s.inflight = run;
     return run;
-  };
+  }
 
-  return {
-    mode: 'user',
-
-    get size(): number {
-      return sessions.size;
-    },
-
-    async credentialFor(user: Actor, tenantId: string): Promise<TokenCredential> {
-      refuseForeignTenant(tenantId, user);
-      const oid = user.aadObjectId;
-      if (!oid) throw new BotError('IDENTITY_UNAVAILABLE', 'the user has no Entra object id');
-      const key = keyOf(oid);
-      const userHash = hashId(oid.toLowerCase());
-      // Exchange now, so a missing or refused sign-in is known before anything is sent to Foundry.
-      await foundryToken(key, userHash);
-      return new UserCredential(userHash, () => foundryToken(key, userHash));
-    },
-
-    async acceptSsoToken(user: Actor, tenantId: string, ssoToken: string): Promise<void> {
-      refuseForeignTenant(tenantId, user);
-      const claims = ssoClaims(ssoToken);
-      const oid = user.aadObjectId?.toLowerCase();
-      const userHash = hashId(oid ?? user.id);
-      if (!claims || !oid) {
-        log.warn('identity.sso_rejected', { user: userHash, reason: 'unreadable' });
-        throw new BotError('IDENTITY_UNAVAILABLE', 'the SSO token could not be read');
-      }
-      if (claims.tid !== projectTenant) refuseForeignTenant(claims.tid, user);
-      if (claims.oid !== oid) {
-        // A token of someone else in this user's invoke: never attach it to this user.
-        log.warn('identity.sso_rejected', { user: userHash, reason: 'user_mismatch' });
-        throw new BotError('IDENTITY_UNAVAILABLE', 'the SSO token belongs to another user');
-      }
-      if (claims.exp <= clock()) {
-        log.warn('identity.sso_rejected', { user: userHash, reason: 'expired' });
-        throw new BotError('IDENTITY_UNAVAILABLE', 'the SSO token has expired');
-      }
-      const key = keyOf(oid);
-      const cur = sessions.get(key);
-      if (cur) {
-        // Several devices: keep the token that lives longest; join an exchange already running.
-        if (claims.exp >= cur.ssoExp) {
-          cur.ssoToken = ssoToken;
-          cur.ssoExp = claims.exp;
-        }
-        remember(key, cur);
-      } else {
-        remember(key, { ssoToken, ssoExp: claims.exp });
-      }
-      await foundryToken(key, userHash);
-    },
-  };
+  private async exchange(key: string, userHash: string, assertion: string): Promise<AccessToken> {
+    const started = this.clock();
+    try {
+      const token = await new OnBehalfOfCredential({ ...this.obo, userAssertionToken: assertion }).getToken(
+        FOUNDRY_SCOPE,
+      );
+      const cur = this.sessions.get(key);
+      if (cur) cur.foundry = token;
+      this.log.info('identity.obo_exchanged', { user: userHash, ms: this.clock() - started });
+      return token;
+    } catch (err) {
+      // Never the error text: Entra's descriptions are safe, but the cause chain holds request details.
+      const error =
+        err instanceof AuthenticationError ? String(err.errorResponse.error).slice(0, 64) : 'unknown';
+      const status = err instanceof AuthenticationError ? err.statusCode : undefined;
+      this.log.warn('identity.obo_failed', { user: userHash, error, ...(status ? { status } : {}) });
+      // A token Entra refused is useless: forget it, so the next message asks Teams for a new one.
+      if (this.sessions.get(key)?.ssoToken === assertion) this.sessions.delete(key);
+      throw new BotError('IDENTITY_UNAVAILABLE', 'on-behalf-of exchange failed', {
+        details: { error, ...(status ? { status } : {}) },
+      });
+    }
+  }
 }
