@@ -146,7 +146,10 @@ export interface PlaygroundPage {
  */
 export async function openPlayground(pg: string, o: { asUserId?: string } = {}): Promise<PlaygroundPage> {
   const dir = mkdtempSync(join(tmpdir(), 'e2e-chromium-'));
-  const ctx = await launch(dir);
+  const ctx = await launch(dir).catch((err: unknown) => {
+    rmSync(dir, { recursive: true, force: true });
+    throw err;
+  });
   const page = ctx.pages()[0] ?? (await ctx.newPage());
   page.setDefaultTimeout(UI_TIMEOUT);
   const frames: PushFrame[] = [];
