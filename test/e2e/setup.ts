@@ -1,16 +1,17 @@
-import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { chromium, type BrowserContext, type Locator, type Page } from 'playwright-core';
 import { BOT_MANAGED_IDENTITY_OID } from '../../emulator/identity';
 import type { EmulatorLog } from '../../emulator/state';
+import { findBrowser, realHost, WHAT_TO_DO, type E2eBrowser } from './browser';
 import { DEMO_PROMPTS, startDev, type DevStack, type PlaygroundConfig } from '../../scripts/dev';
 
 /**
  * Shared setup of the browser tests (test/e2e): the local product exactly as `npm run dev` starts it
  * (scripts/dev.ts: Foundry emulator + Agents Playground + the built bot, on free ports, logs under
- * test-results/e2e/logs/<name>), driven through the Playground UI in Debian's Chromium via playwright-core.
+ * test-results/e2e/logs/<name>), driven through the Playground UI in Chromium via playwright-core (which
+ * Chromium: browser.ts).
  * One stack per test file: the Playground buffers WebSocket pushes for the next client, so sharing one
  * across files would leak messages between them (playground.md "Other findings").
  */
@@ -21,6 +22,11 @@ export const RESULTS = join(ROOT, 'test-results', 'e2e');
 export const UI_TIMEOUT = 30_000;
 export const STACK_TIMEOUT = 150_000;
 
+/**
+ * The same flags for every browser. @sparticuz/chromium's own `chromium.args` are for AWS Lambda
+ * (`--single-process`, `--no-zygote`, `--disable-web-security`, ...) and are deliberately not used: its build is
+ * chrome-headless-shell, which runs with these flags, opens new tabs (sign-in pages) and takes screenshots.
+ */
 const CHROMIUM_ARGS = [
   '--headless',
   '--no-sandbox',
@@ -32,21 +38,51 @@ const CHROMIUM_ARGS = [
   '--disable-sync',
 ];
 
-/** Debian's Chromium (`which chromium`). Fails loudly: the e2e tests must never skip silently. */
+let resolved: E2eBrowser | undefined;
+
+/**
+ * The browser for this test file (browser.ts: CHROMIUM_PATH, else a system Chromium on PATH, else the npm-shipped
+ * build), resolved once per jest worker. Fails loudly: the e2e tests must never skip silently.
+ */
+export function e2eBrowser(): E2eBrowser {
+  resolved ??= findBrowser(realHost(ROOT));
+  return resolved;
+}
+
+/** The executable of `e2eBrowser()`; tests call it first so a missing browser fails before the stack starts. */
 export function chromiumPath(): string {
-  let path = '';
+  return e2eBrowser().path;
+}
+
+let announced = false;
+
+/** Launches the resolved browser; says once which one ran, and what to do when it does not start. */
+async function launch(dir: string): Promise<BrowserContext> {
+  const browser = e2eBrowser();
+  let ctx: BrowserContext;
   try {
-    path = execFileSync('which', ['chromium'], { encoding: 'utf8' }).trim();
-  } catch {
-    path = '';
-  }
-  if (!path || !existsSync(path)) {
+    ctx = await chromium.launchPersistentContext(dir, {
+      executablePath: browser.path,
+      headless: true,
+      args: CHROMIUM_ARGS,
+      viewport: { width: 1280, height: 900 },
+    });
+  } catch (err) {
     throw new Error(
-      'Chromium is not installed, so the browser tests (test/e2e) cannot run. ' +
-        'Install it with `apt-get update && apt-get install -y chromium` (as root; .ci/run does this).',
+      `The browser for the e2e tests did not start: ${browser.label}.\n` +
+        `${err instanceof Error ? err.message : String(err)}\n` +
+        (browser.source === 'npm'
+          ? 'The npm build needs libnss3, libnspr4 and libexpat1 from the OS ' +
+            '(Debian/Ubuntu: `apt-get install -y libnss3 libexpat1`). '
+          : '') +
+        WHAT_TO_DO,
     );
   }
-  return path;
+  if (!announced) {
+    announced = true;
+    console.log(`e2e browser: ${browser.label}, Chromium ${ctx.browser()?.version() ?? '(version unknown)'}`);
+  }
+  return ctx;
 }
 
 export interface LocalProduct {
@@ -110,11 +146,9 @@ export interface PlaygroundPage {
  */
 export async function openPlayground(pg: string, o: { asUserId?: string } = {}): Promise<PlaygroundPage> {
   const dir = mkdtempSync(join(tmpdir(), 'e2e-chromium-'));
-  const ctx = await chromium.launchPersistentContext(dir, {
-    executablePath: chromiumPath(),
-    headless: true,
-    args: CHROMIUM_ARGS,
-    viewport: { width: 1280, height: 900 },
+  const ctx = await launch(dir).catch((err: unknown) => {
+    rmSync(dir, { recursive: true, force: true });
+    throw err;
   });
   const page = ctx.pages()[0] ?? (await ctx.newPage());
   page.setDefaultTimeout(UI_TIMEOUT);
