@@ -17,7 +17,9 @@ import type { InvokeAnswer } from '../relay/views';
 import { ExecuteInvokeValue, parseCardAction } from './actions';
 import { refreshFor, renderCard } from './cards';
 import { preserveEntityFields } from './entity-patch';
-import { conversationOf, SendPacer, tenantConflict, tenantOf, TurnContextIO } from './io';
+import { conversationOf, tenantConflict, tenantOf } from './activity-facts';
+import { SendPacer } from './send-pacer';
+import { TurnContextIO } from './turn-io';
 import { isAllowedServiceUrl } from './outbound';
 import { handleSignInInvoke, SignInIO, type SsoEdgeOptions } from './sso';
 

@@ -7,7 +7,7 @@ import type { Actor, ConversationInfo, ConversationRef } from '../relay/model';
 import type { AnswerStream, ConversationIO } from '../relay/ports';
 import type { TurnInfo } from '../relay/api';
 import type { CardView } from '../relay/views';
-import type { SendPacer } from './io';
+import type { SendPacer } from './send-pacer';
 
 /**
  * Teams single sign-on at the edge (user mode, docs/identity.md). The wire contract is the one Teams uses for
