@@ -70,16 +70,7 @@ function unauthorized(res: restify.Response): void {
 export function createServer(o: ServerOptions): restify.Server {
   const log = o.log.child('http');
   const server = restify.createServer({ name: 'foundry-teams-relay', handleUncaughtExceptions: false });
-  server.pre((req, res, next) => {
-    // Reject oversized bodies early from the declared length; the body parser enforces the real size.
-    const len = Number(req.headers['content-length'] ?? '0');
-    if (Number.isFinite(len) && len > MAX_BODY_BYTES) {
-      sendJson(res, 413, { error: 'RequestEntityTooLarge' });
-      req.resume();
-      return next(false);
-    }
-    return next();
-  });
+  server.pre(rejectDeclaredOversize);
   server.use(
     restify.plugins.bodyParser({
       maxBodySize: MAX_BODY_BYTES,
@@ -100,89 +91,127 @@ export function createServer(o: ServerOptions): restify.Server {
   });
 
   server.post('/api/messages', async (req, res) => {
-    if (o.draining()) {
-      res.header('Retry-After', '5');
-      sendJson(res, 503, { error: 'ShuttingDown' });
-      return;
-    }
-    const body: unknown = req.body;
-    if (!req.is('application/json') || body === null || typeof body !== 'object' || Array.isArray(body)) {
-      sendJson(res, 400, { error: 'BadRequest', message: 'expected an activity object' });
-      return;
-    }
-    const shape = ActivityShape.safeParse(body);
-    if (!shape.success) {
-      sendJson(res, 400, { error: 'BadRequest', message: 'not a valid activity' });
-      return;
-    }
-    if (!o.serviceUrlAllowed(shape.data.serviceUrl)) {
-      log.warn('http.service_url_rejected', { channel: shape.data.channelId });
-      sendJson(res, 400, { error: 'BadRequest', message: 'serviceUrl not allowed' });
-      return;
-    }
-    // Node keeps only the first of repeated Authorization headers; an ambiguous request is refused instead.
-    const authHeaders = req.rawHeaders.filter((h, i) => i % 2 === 0 && h.toLowerCase() === 'authorization');
-    const authorization = typeof req.headers.authorization === 'string' ? req.headers.authorization : '';
-    if (authHeaders.length > 1 || (o.authRequired && !isWellFormedBearer(authorization))) {
-      log.warn('http.auth_rejected', {
-        reason:
-          authHeaders.length > 1 ? 'DuplicateHeader' : authorization ? 'MalformedHeader' : 'MissingHeader',
-      });
-      unauthorized(res);
-      return;
-    }
+    const accepted = acceptRequest(req, res, o, log);
+    if (!accepted) return;
     let result: EdgeResult;
     try {
-      result = await o.handle({ activity: body as Record<string, unknown>, authorization });
+      result = await o.handle({ activity: accepted.activity, authorization: accepted.authorization });
     } catch (err) {
       result = { kind: 'failed', error: err };
     }
-    switch (result.kind) {
-      case 'answer':
-        if (res.headersSent) return;
-        res.status(result.status);
-        if (result.body === undefined) res.end();
-        else res.json(result.body);
-        return;
-      case 'unauthorized':
-        log.warn('http.auth_rejected', { reason: result.reason });
-        unauthorized(res);
-        return;
-      case 'unsupported_invoke':
-        log.info('http.invoke_unanswered', { name: shape.data.name?.slice(0, 64) ?? 'none' });
-        sendJson(res, 400, { error: 'BadRequest', message: 'unsupported invoke' });
-        return;
-      case 'failed': {
-        const correlationId = newCorrelationId();
-        log.error('http.handler_error', { correlationId, err: result.error });
-        sendJson(res, 500, { error: 'InternalError', correlationId });
-        return;
-      }
-    }
+    sendEdgeResult(res, result, accepted.name, log);
   });
 
-  server.on(
-    'restifyError',
-    (
-      req: restify.Request,
-      res: restify.Response,
-      err: { statusCode?: number; name?: string },
-      cb: () => void,
-    ) => {
-      // restify's own errors (bad JSON, too large, unsupported media type) keep their 4xx status, but never
-      // their message (it can quote the input).
-      const status =
-        typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 500
-          ? err.statusCode
-          : 500;
-      if (status === 500) log.error('http.restify_error', { err, path: req.path() });
-      // eslint-disable-next-line @typescript-eslint/no-unsafe-member-access, @typescript-eslint/no-explicit-any
-      (err as any).toJSON = () => ({
-        error: status === 413 ? 'RequestEntityTooLarge' : status === 500 ? 'InternalError' : 'BadRequest',
-      });
-      void res;
-      return cb();
-    },
-  );
+  server.on('restifyError', restifyErrorHandler(log));
   return server;
+}
+
+/** Rejects oversized bodies early from the declared length; the body parser enforces the real size. */
+function rejectDeclaredOversize(req: restify.Request, res: restify.Response, next: restify.Next): void {
+  const len = Number(req.headers['content-length'] ?? '0');
+  if (Number.isFinite(len) && len > MAX_BODY_BYTES) {
+    sendJson(res, 413, { error: 'RequestEntityTooLarge' });
+    req.resume();
+    return next(false);
+  }
+  return next();
+}
+
+/** The checks of `POST /api/messages` before the adapter runs; undefined when the request was answered. */
+function acceptRequest(
+  req: restify.Request,
+  res: restify.Response,
+  o: ServerOptions,
+  log: Logger,
+): { activity: Record<string, unknown>; authorization: string; name: string | undefined } | undefined {
+  if (o.draining()) {
+    res.header('Retry-After', '5');
+    sendJson(res, 503, { error: 'ShuttingDown' });
+    return undefined;
+  }
+  const body: unknown = req.body;
+  if (!req.is('application/json') || body === null || typeof body !== 'object' || Array.isArray(body)) {
+    sendJson(res, 400, { error: 'BadRequest', message: 'expected an activity object' });
+    return undefined;
+  }
+  const shape = ActivityShape.safeParse(body);
+  if (!shape.success) {
+    sendJson(res, 400, { error: 'BadRequest', message: 'not a valid activity' });
+    return undefined;
+  }
+  if (!o.serviceUrlAllowed(shape.data.serviceUrl)) {
+    log.warn('http.service_url_rejected', { channel: shape.data.channelId });
+    sendJson(res, 400, { error: 'BadRequest', message: 'serviceUrl not allowed' });
+    return undefined;
+  }
+  // Node keeps only the first of repeated Authorization headers; an ambiguous request is refused instead.
+  const authHeaders = req.rawHeaders.filter((h, i) => i % 2 === 0 && h.toLowerCase() === 'authorization');
+  const authorization = typeof req.headers.authorization === 'string' ? req.headers.authorization : '';
+  if (authHeaders.length > 1 || (o.authRequired && !isWellFormedBearer(authorization))) {
+    log.warn('http.auth_rejected', {
+      reason:
+        authHeaders.length > 1 ? 'DuplicateHeader' : authorization ? 'MalformedHeader' : 'MissingHeader',
+    });
+    unauthorized(res);
+    return undefined;
+  }
+  return { activity: body as Record<string, unknown>, authorization, name: shape.data.name };
+}
+
+/** Turns what the adapter did into the HTTP answer (never error text). */
+function sendEdgeResult(
+  res: restify.Response,
+  result: EdgeResult,
+  name: string | undefined,
+  log: Logger,
+): void {
+  switch (result.kind) {
+    case 'answer':
+      if (res.headersSent) return;
+      res.status(result.status);
+      if (result.body === undefined) res.end();
+      else res.json(result.body);
+      return;
+    case 'unauthorized':
+      log.warn('http.auth_rejected', { reason: result.reason });
+      unauthorized(res);
+      return;
+    case 'unsupported_invoke':
+      log.info('http.invoke_unanswered', { name: name?.slice(0, 64) ?? 'none' });
+      sendJson(res, 400, { error: 'BadRequest', message: 'unsupported invoke' });
+      return;
+    case 'failed': {
+      const correlationId = newCorrelationId();
+      log.error('http.handler_error', { correlationId, err: result.error });
+      sendJson(res, 500, { error: 'InternalError', correlationId });
+      return;
+    }
+  }
+}
+
+/**
+ * restify's own errors (bad JSON, too large, unsupported media type) keep their 4xx status, but never their
+ * message (it can quote the input).
+ */
+function restifyErrorHandler(
+  log: Logger,
+): (
+  req: restify.Request,
+  res: restify.Response,
+  err: { statusCode?: number; name?: string },
+  cb: () => void,
+) => void {
+  return (req, res, err, cb) => {
+    const status =
+      typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 500
+        ? err.statusCode
+        : 500;
+    if (status === 500) log.error('http.restify_error', { err, path: req.path() });
+    // eslint-disable-next-line @typescript-eslint/no-unsafe-member-access, @typescript-eslint/no-explicit-any
+    (err as any).toJSON = () => ({
+      error: status === 413 ? 'RequestEntityTooLarge' : status === 500 ? 'InternalError' : 'BadRequest',
+    });
+    void res;
+    return cb();
+  };
 }
