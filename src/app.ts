@@ -4,17 +4,18 @@ import type { Server } from 'restify';
 import type { Config } from './config/config';
 import { configSecrets } from './config/config';
 import { createAppCredential } from './foundry/credentials';
-import { createFoundryClient } from './foundry/client';
+import { createFoundryClient, type FoundryClientOptions } from './foundry/client';
 import type { FoundryClient } from './foundry/types';
-import { runActivity } from './http/activity-edge';
 import { createServer } from './http/server';
-import { createLogger, type Logger, type LogSink } from './observability/logger';
+import { createLogger, type Logger, type LoggerOptions, type LogSink } from './observability/logger';
+import type { RelaySettings } from './relay/api';
 import type { IdentityProvider } from './relay/ports';
 import { Relay } from './relay/relay';
 import { createStateStore } from './storage/create-store';
 import type { StateStore } from './storage/store';
-import { createTeamsBot } from './teams/bot';
+import { createTeamsEdge } from './teams/edge';
 import { isAllowedServiceUrl } from './teams/outbound';
+import { createTeamsTransport } from './teams/transport';
 import { createUserIdentity } from './identity/user-identity';
 
 /** Test and benchmark seams. Production passes none of these. */
@@ -44,13 +45,7 @@ export interface RunningBot {
 
 /** Builds and starts the bot (composition only: no logic here). */
 export async function startBot(config: Config, o: BotOverrides = {}): Promise<RunningBot> {
-  const log =
-    o.log ??
-    createLogger({
-      level: config.logLevel,
-      secrets: configSecrets(config),
-      ...(o.logSink ? { sink: o.logSink } : {}),
-    });
+  const log = o.log ?? createLogger(loggerOptions(config, o));
   if (!config.bot.appId) {
     log.warn('SECURITY_WARNING_AUTH_DISABLED', {
       message:
@@ -59,69 +54,40 @@ export async function startBot(config: Config, o: BotOverrides = {}): Promise<Ru
   }
   const appCredential = o.appCredential ?? createAppCredential(config.foundry);
   const store = o.store ?? (await createStateStore(config.storage, appCredential));
-  const foundry =
-    o.foundry ??
-    createFoundryClient({
-      projectEndpoint: config.foundry.projectEndpoint,
-      timeoutMs: config.foundry.timeoutMs,
-      idleTimeoutMs: config.foundry.idleTimeoutMs,
-      maxRetries: config.foundry.maxRetries,
-      log: log.child('foundry'),
-    });
+  const foundry = o.foundry ?? createFoundryClient(foundryOptions(config, log.child('foundry')));
   const identity: IdentityProvider =
     o.identity ??
     (config.foundry.auth === 'user'
       ? createUserIdentity(config, log.child('identity'))
       : { mode: 'app', credentialFor: () => Promise.resolve(appCredential) });
-  const teams = createTeamsBot({
+  // The Teams transport first (adapter, pacer, proactive runner), then the relay, then the routes that call it.
+  const transport = createTeamsTransport({
     config,
     log: log.child('teams'),
-    ...(o.credentialsFactory ? { credentialsFactory: o.credentialsFactory } : {}),
+    credentialsFactory: o.credentialsFactory,
   });
   const relay = new Relay({
-    settings: {
-      agentName: config.foundry.agentName,
-      agentVersion: config.foundry.agentVersion,
-      threading: config.foundry.threading,
-      identityMode: identity.mode,
-      consentLinkHosts: config.policy.consentLinkHosts,
-      sharedConsentAdmins: config.policy.sharedConsentAdmins,
-      approvers: config.policy.approvers,
-      approvalTtlMs: config.policy.approvalTtlMs,
-      consentTtlMs: config.policy.consentTtlMs,
-      maxQueuedTurns: config.policy.maxQueuedTurns,
-      dedupeTtlMs: config.policy.dedupeTtlMs,
-      welcomePrompts: config.policy.welcomePrompts,
-    },
+    settings: relaySettings(config, identity.mode),
     foundry,
     store,
     identity,
-    proactive: teams.proactive,
+    proactive: transport.proactive,
     log,
     ...(o.clock ? { clock: o.clock } : {}),
   });
-  teams.attach(relay);
+  const teams = createTeamsEdge({ transport, relay, config, log: log.child('teams') });
 
   let draining = false;
   const server = createServer({
     log,
     // Inbound auth at the edge: botbuilder validates the token; any failure before the turn starts is a 401.
-    handle: ({ activity, authorization }) =>
-      runActivity(teams.adapter, authorization, activity, async (ctx) => {
-        await teams.app.run(ctx);
-      }),
+    handle: teams.handle,
     authRequired: Boolean(config.bot.appId),
     serviceUrlAllowed: (u) => isAllowedServiceUrl(u, config.bot.outboundHosts),
     ready: () => relay.isAccepting,
     draining: () => draining,
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(config.http.port, config.http.host, () => {
-      server.removeListener('error', reject);
-      resolve();
-    });
-  });
+  await listen(server, config.http.port, config.http.host);
   const port = server.address().port;
   const host = config.http.host === '0.0.0.0' ? '127.0.0.1' : config.http.host;
   log.info('bot.listening', {
@@ -139,7 +105,7 @@ export async function startBot(config: Config, o: BotOverrides = {}): Promise<Ru
     store,
     log,
     server,
-    tenantRejections: () => teams.tenantRejections,
+    tenantRejections: () => teams.tenantRejections(),
     async shutdown(graceMs = config.shutdownDrainMs) {
       draining = true;
       log.info('bot.draining', { inFlight: relay.inFlight, graceMs });
@@ -152,4 +118,50 @@ export async function startBot(config: Config, o: BotOverrides = {}): Promise<Ru
       return { drained: finished };
     },
   };
+}
+
+function loggerOptions(config: Config, o: BotOverrides): LoggerOptions {
+  return {
+    level: config.logLevel,
+    secrets: configSecrets(config),
+    ...(o.logSink ? { sink: o.logSink } : {}),
+  };
+}
+
+function foundryOptions(config: Config, log: Logger): FoundryClientOptions {
+  return {
+    projectEndpoint: config.foundry.projectEndpoint,
+    timeoutMs: config.foundry.timeoutMs,
+    idleTimeoutMs: config.foundry.idleTimeoutMs,
+    maxRetries: config.foundry.maxRetries,
+    log,
+  };
+}
+
+/** What the relay needs from configuration. */
+function relaySettings(config: Config, identityMode: 'app' | 'user'): RelaySettings {
+  return {
+    agentName: config.foundry.agentName,
+    agentVersion: config.foundry.agentVersion,
+    threading: config.foundry.threading,
+    identityMode,
+    consentLinkHosts: config.policy.consentLinkHosts,
+    sharedConsentAdmins: config.policy.sharedConsentAdmins,
+    approvers: config.policy.approvers,
+    approvalTtlMs: config.policy.approvalTtlMs,
+    consentTtlMs: config.policy.consentTtlMs,
+    maxQueuedTurns: config.policy.maxQueuedTurns,
+    dedupeTtlMs: config.policy.dedupeTtlMs,
+    welcomePrompts: config.policy.welcomePrompts,
+  };
+}
+
+function listen(server: Server, port: number, host: string): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.removeListener('error', reject);
+      resolve();
+    });
+  });
 }

@@ -17,7 +17,7 @@ import { isWellFormedBearer, type EdgeResult } from './activity-edge';
  * - an invoke nobody answered (botbuilder's 501) → 400;
  * - while draining (SIGTERM) new requests get 503.
  */
-const MAX_BODY_BYTES = 256 * 1024;
+export const MAX_BODY_BYTES = 256 * 1024;
 
 /** Just enough shape to be an activity; the adapter and the edge validate the rest. */
 const ActivityShape = z
@@ -38,7 +38,7 @@ const ActivityShape = z
   .passthrough();
 
 /** Runs the adapter for one validated activity (see activity-edge.ts `runActivity`). */
-interface MessageHandler {
+export interface MessageHandler {
   (input: { activity: Record<string, unknown>; authorization: string }): Promise<EdgeResult>;
 }
 
@@ -70,7 +70,16 @@ function unauthorized(res: restify.Response): void {
 export function createServer(o: ServerOptions): restify.Server {
   const log = o.log.child('http');
   const server = restify.createServer({ name: 'foundry-teams-relay', handleUncaughtExceptions: false });
-  limitBodies(server);
+  server.pre(rejectDeclaredOversize);
+  server.use(
+    restify.plugins.bodyParser({
+      maxBodySize: MAX_BODY_BYTES,
+      mapParams: false,
+      mapFiles: false,
+      rejectUnknown: true,
+    }),
+  );
+
   server.get('/healthz', (_req, res, next) => {
     sendJson(res, 200, { status: 'ok' });
     return next();
@@ -80,80 +89,62 @@ export function createServer(o: ServerOptions): restify.Server {
     sendJson(res, ok ? 200 : 503, { status: ok ? 'ready' : o.draining() ? 'draining' : 'not_ready' });
     return next();
   });
-  server.post('/api/messages', (req, res) => handleMessages(o, log, req, res));
-  hideRestifyErrors(server, log);
+
+  server.post('/api/messages', async (req, res) => {
+    const accepted = acceptRequest(req, res, o, log);
+    if (!accepted) return;
+    let result: EdgeResult;
+    try {
+      result = await o.handle({ activity: accepted.activity, authorization: accepted.authorization });
+    } catch (err) {
+      result = { kind: 'failed', error: err };
+    }
+    sendEdgeResult(res, result, accepted.name, log);
+  });
+
+  server.on('restifyError', restifyErrorHandler(log));
   return server;
 }
 
-/** Oversized bodies are refused from the declared length first; the body parser enforces the real size. */
-function limitBodies(server: restify.Server): void {
-  server.pre((req, res, next) => {
-    const len = Number(req.headers['content-length'] ?? '0');
-    if (Number.isFinite(len) && len > MAX_BODY_BYTES) {
-      sendJson(res, 413, { error: 'RequestEntityTooLarge' });
-      req.resume();
-      return next(false);
-    }
-    return next();
-  });
-  server.use(
-    restify.plugins.bodyParser({
-      maxBodySize: MAX_BODY_BYTES,
-      mapParams: false,
-      mapFiles: false,
-      rejectUnknown: true,
-    }),
-  );
+/** Rejects oversized bodies early from the declared length; the body parser enforces the real size. */
+function rejectDeclaredOversize(req: restify.Request, res: restify.Response, next: restify.Next): void {
+  const len = Number(req.headers['content-length'] ?? '0');
+  if (Number.isFinite(len) && len > MAX_BODY_BYTES) {
+    sendJson(res, 413, { error: 'RequestEntityTooLarge' });
+    req.resume();
+    return next(false);
+  }
+  return next();
 }
 
-/** `POST /api/messages`: the checks that keep bad input away from the bot, then the adapter. */
-async function handleMessages(
-  o: ServerOptions,
-  log: Logger,
+/** The checks of `POST /api/messages` before the adapter runs; undefined when the request was answered. */
+function acceptRequest(
   req: restify.Request,
   res: restify.Response,
-): Promise<void> {
+  o: ServerOptions,
+  log: Logger,
+): { activity: Record<string, unknown>; authorization: string; name: string | undefined } | undefined {
   if (o.draining()) {
     res.header('Retry-After', '5');
     sendJson(res, 503, { error: 'ShuttingDown' });
-    return;
+    return undefined;
   }
   const body: unknown = req.body;
   if (!req.is('application/json') || body === null || typeof body !== 'object' || Array.isArray(body)) {
     sendJson(res, 400, { error: 'BadRequest', message: 'expected an activity object' });
-    return;
+    return undefined;
   }
   const shape = ActivityShape.safeParse(body);
   if (!shape.success) {
     sendJson(res, 400, { error: 'BadRequest', message: 'not a valid activity' });
-    return;
+    return undefined;
   }
   if (!o.serviceUrlAllowed(shape.data.serviceUrl)) {
     log.warn('http.service_url_rejected', { channel: shape.data.channelId });
     sendJson(res, 400, { error: 'BadRequest', message: 'serviceUrl not allowed' });
-    return;
+    return undefined;
   }
-  const authorization = checkAuthorization(o, log, req, res);
-  if (authorization === undefined) return;
-  let result: EdgeResult;
-  try {
-    result = await o.handle({ activity: body as Record<string, unknown>, authorization });
-  } catch (err) {
-    result = { kind: 'failed', error: err };
-  }
-  answer(res, log, result, shape.data.name);
-}
-
-/**
- * The Authorization header, or undefined when the request was refused with 401: Node keeps only the first of
- * repeated headers, so an ambiguous request is refused; with auth required, a missing or malformed one too.
- */
-function checkAuthorization(
-  o: ServerOptions,
-  log: Logger,
-  req: restify.Request,
-  res: restify.Response,
-): string | undefined {
+  // Node keeps only the first of repeated Authorization headers; an ambiguous request is refused instead.
   const authHeaders = req.rawHeaders.filter((h, i) => i % 2 === 0 && h.toLowerCase() === 'authorization');
   const authorization = typeof req.headers.authorization === 'string' ? req.headers.authorization : '';
   if (authHeaders.length > 1 || (o.authRequired && !isWellFormedBearer(authorization))) {
@@ -164,14 +155,15 @@ function checkAuthorization(
     unauthorized(res);
     return undefined;
   }
-  return authorization;
+  return { activity: body as Record<string, unknown>, authorization, name: shape.data.name };
 }
 
-function answer(
+/** Turns what the adapter did into the HTTP answer (never error text). */
+function sendEdgeResult(
   res: restify.Response,
-  log: Logger,
   result: EdgeResult,
-  invokeName: string | undefined,
+  name: string | undefined,
+  log: Logger,
 ): void {
   switch (result.kind) {
     case 'answer':
@@ -185,7 +177,7 @@ function answer(
       unauthorized(res);
       return;
     case 'unsupported_invoke':
-      log.info('http.invoke_unanswered', { name: invokeName?.slice(0, 64) ?? 'none' });
+      log.info('http.invoke_unanswered', { name: name?.slice(0, 64) ?? 'none' });
       sendJson(res, 400, { error: 'BadRequest', message: 'unsupported invoke' });
       return;
     case 'failed': {
@@ -201,26 +193,25 @@ function answer(
  * restify's own errors (bad JSON, too large, unsupported media type) keep their 4xx status, but never their
  * message (it can quote the input).
  */
-function hideRestifyErrors(server: restify.Server, log: Logger): void {
-  server.on(
-    'restifyError',
-    (
-      req: restify.Request,
-      res: restify.Response,
-      err: { statusCode?: number; name?: string },
-      cb: () => void,
-    ) => {
-      const status =
-        typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 500
-          ? err.statusCode
-          : 500;
-      if (status === 500) log.error('http.restify_error', { err, path: req.path() });
-      // eslint-disable-next-line @typescript-eslint/no-unsafe-member-access, @typescript-eslint/no-explicit-any
-      (err as any).toJSON = () => ({
-        error: status === 413 ? 'RequestEntityTooLarge' : status === 500 ? 'InternalError' : 'BadRequest',
-      });
-      void res;
-      return cb();
-    },
-  );
+function restifyErrorHandler(
+  log: Logger,
+): (
+  req: restify.Request,
+  res: restify.Response,
+  err: { statusCode?: number; name?: string },
+  cb: () => void,
+) => void {
+  return (req, res, err, cb) => {
+    const status =
+      typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 500
+        ? err.statusCode
+        : 500;
+    if (status === 500) log.error('http.restify_error', { err, path: req.path() });
+    // eslint-disable-next-line @typescript-eslint/no-unsafe-member-access, @typescript-eslint/no-explicit-any
+    (err as any).toJSON = () => ({
+      error: status === 413 ? 'RequestEntityTooLarge' : status === 500 ? 'InternalError' : 'BadRequest',
+    });
+    void res;
+    return cb();
+  };
 }

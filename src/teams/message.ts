@@ -6,8 +6,11 @@ import type { FinalAnswer } from '../relay/model';
  * AI-generated label, feedback buttons, and splitting when the text is too large for one message
  * (Teams' 80 KB guidance, measured as UTF-16; reliability-plan §2.7, STR-06).
  */
-export const MAX_MESSAGE_BYTES = 80_000;
-/** Room left for entities and channel data in one activity (also the cap on cumulative streaming text). */
+
+/**
+ * The text budget of one message, below Teams' 80 KB so there is room left for entities and channel data in
+ * one activity (also the cap on cumulative streaming text). test/unit/message.test.ts checks whole activities.
+ */
 export const TEXT_BUDGET_BYTES = 70_000;
 const MAX_CITATIONS = 20;
 

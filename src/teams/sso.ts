@@ -1,13 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { ActionTypes, CardFactory, MessageFactory, type Activity, type TurnContext } from 'botbuilder';
-import { z } from 'zod';
-import { isBotError, userMessageFor } from '../errors';
-import { hashId, type Logger } from '../observability/logger';
+import type { Config } from '../config/config';
 import type { Actor, ConversationInfo, ConversationRef } from '../relay/model';
 import type { AnswerStream, ConversationIO } from '../relay/ports';
-import type { TurnInfo } from '../relay/api';
 import type { CardView } from '../relay/views';
-import type { SendPacer } from './io';
+import type { SendPacer } from './send-pacer';
 
 /**
  * Teams single sign-on at the edge (user mode, docs/identity.md). The wire contract is the one Teams uses for
@@ -26,6 +23,9 @@ import type { SendPacer } from './io';
  * conversation's turn state, take over every message route while signing in, and `console.log` exchange
  * errors; here the SSO token must reach the identity provider (OnBehalfOfCredential, per-user cache) and turns
  * stay relay jobs. The edge therefore speaks the same invokes itself and stays SDK-thin.
+ *
+ * This file: the SSO settings, the sign-in card, and the IO that sends it. The invokes of steps 2–3 are
+ * handled in routes/sign-in.ts.
  */
 
 export interface SsoEdgeOptions {
@@ -34,6 +34,17 @@ export interface SsoEdgeOptions {
   tenantId: string;
   /** Entra authority (AZURE_AUTHORITY_HOST, default https://login.microsoftonline.com). */
   authorityHost: string;
+}
+
+/** The SSO settings when the bot acts as the user (FOUNDRY_AUTH=user) and the SSO app is configured. */
+export function ssoOptions(config: Config): SsoEdgeOptions | undefined {
+  return config.foundry.auth === 'user' && config.sso.clientId && config.sso.tenantId
+    ? {
+        clientId: config.sso.clientId,
+        tenantId: config.sso.tenantId,
+        authorityHost: config.foundry.authorityHost ?? 'https://login.microsoftonline.com',
+      }
+    : undefined;
 }
 
 /** Where the card's Sign in button goes when silent SSO fails: Entra's consent prompt for the Foundry scope. */
@@ -116,92 +127,5 @@ export class SignInIO implements ConversationIO {
   async requestSignIn(user: Actor): Promise<void> {
     await this.pacer.take(this.conversation.id);
     await this.ctx.sendActivity(signInActivity(user, this.conversation.scope, this.o));
-  }
-}
-
-const TokenExchangeValue = z.object({
-  id: z.string().max(256).optional(),
-  connectionName: z.string().max(256).optional(),
-  token: z.string().min(1).max(16_384),
-});
-const FailureValue = z.object({ code: z.unknown().optional(), message: z.unknown().optional() });
-
-/** Text for the user when Teams reports a sign-in failure (never Teams' own message: it is not ours to echo). */
-export const SIGNIN_FAILED_TEXT =
-  'Sign-in to the agent failed in Teams. Please try again; if it keeps failing, ask your administrator to check ' +
-  "the app's single sign-on setup.";
-export const EXCHANGE_FAILED_TEXT =
-  "I couldn't complete your sign-in to the agent. Select Sign in on the card to try again; if it keeps failing, " +
-  'ask your administrator to grant consent for the app.';
-
-export interface SignInInvokeDeps {
-  ctx: TurnContext;
-  turn: TurnInfo;
-  /** The IO of this turn (its requestSignIn re-sends the card). */
-  io: ConversationIO;
-  acceptSignIn(turn: TurnInfo, ssoToken: string): Promise<'signed_in' | 'replayed'>;
-  log: Logger;
-  sso: SsoEdgeOptions | undefined;
-}
-
-async function invokeResponse(ctx: TurnContext, status: number, body?: unknown): Promise<void> {
-  await ctx.sendActivity({
-    type: 'invokeResponse',
-    value: { status, ...(body === undefined ? {} : { body }) },
-  });
-}
-
-/** Handles `signin/tokenExchange`, `signin/verifyState` and `signin/failure`. Never silent towards the user. */
-export async function handleSignInInvoke(name: string, d: SignInInvokeDeps): Promise<void> {
-  const { ctx, turn, log } = d;
-  const user = hashId(turn.user.aadObjectId ?? turn.user.id);
-  switch (name) {
-    case 'signin/tokenExchange': {
-      const v = TokenExchangeValue.safeParse(ctx.activity.value);
-      const id = v.success ? v.data.id : undefined;
-      if (!v.success || !d.sso) {
-        log.warn('signin.exchange_rejected', {
-          user,
-          reason: v.success ? 'sso_not_configured' : 'bad_value',
-        });
-        await invokeResponse(ctx, v.success ? 404 : 400, { id, failureDetail: 'Sign-in is not available.' });
-        return;
-      }
-      try {
-        const r = await d.acceptSignIn(turn, v.data.token);
-        log.info('signin.exchanged', { user, result: r });
-        await invokeResponse(ctx, 200, { id });
-      } catch (err) {
-        const code = isBotError(err) ? err.code : 'INTERNAL';
-        log.warn('signin.exchange_failed', { user, code });
-        if (code === 'TENANT_NOT_ALLOWED') {
-          await invokeResponse(ctx, 403, { id, failureDetail: 'The user is not permitted.' });
-          await d.io.sendText(userMessageFor('TENANT_NOT_ALLOWED'));
-        } else {
-          // 412: Teams shows the card's Sign in button (the consent fallback).
-          await invokeResponse(ctx, 412, { id, failureDetail: 'The token could not be exchanged.' });
-          await d.io.sendText(EXCHANGE_FAILED_TEXT);
-        }
-      }
-      return;
-    }
-    case 'signin/verifyState': {
-      log.info('signin.verify_state', { user });
-      await invokeResponse(ctx, 200);
-      // The fallback sign-in (consent) finished: a new card lets Teams retry the silent exchange.
-      if (d.io.requestSignIn) await d.io.requestSignIn(turn.user);
-      else await d.io.sendText(userMessageFor('IDENTITY_UNAVAILABLE'));
-      return;
-    }
-    case 'signin/failure': {
-      const v = FailureValue.safeParse(ctx.activity.value);
-      const raw = v.success && typeof v.data.code === 'string' ? v.data.code : 'unknown';
-      log.warn('signin.failure', { user, code: raw.replace(/[^A-Za-z0-9_.-]/g, '').slice(0, 64) });
-      await invokeResponse(ctx, 200);
-      await d.io.sendText(SIGNIN_FAILED_TEXT);
-      return;
-    }
-    default:
-      await invokeResponse(ctx, 400);
   }
 }

@@ -2,10 +2,18 @@ import type { Logger } from '../observability/logger';
 import type { FinalAnswer } from '../relay/model';
 import type { AnswerStream, StreamOutcome } from '../relay/ports';
 import { classifyConnectorError } from './connector-errors';
-import { aiEntity, applyCitations, finalText, splitText, TEXT_BUDGET_BYTES, utf16Bytes } from './message';
+import { applyCitations, finalText, splitText, TEXT_BUDGET_BYTES, utf16Bytes } from './message';
+import {
+  answerMessage,
+  closeStreamMessage,
+  finalStreamMessage,
+  informativeUpdate,
+  streamingChunk,
+  type OutgoingActivity,
+} from './stream-activities';
 
 /** Sends one activity to the conversation; resolves with the created activity id when the service gives one. */
-export type SendActivity = (activity: Record<string, unknown>) => Promise<string | undefined>;
+export type SendActivity = (activity: OutgoingActivity) => Promise<string | undefined>;
 
 export interface TeamsStreamOptions {
   send: SendActivity;
@@ -71,11 +79,6 @@ export class TeamsAnswerStream implements AnswerStream {
     return this.ac.signal;
   }
 
-  /** Streaming requests sent so far (informative + chunks). */
-  get streamingRequests(): number {
-    return this.sequence;
-  }
-
   informative(text: string): void {
     if (this.state === 'fallback') this.startTyping();
     if (this.state !== 'open' || this.textStarted) return;
@@ -97,24 +100,18 @@ export class TeamsAnswerStream implements AnswerStream {
     if (this.isCancelled()) return 'user_cancelled';
     const { text, citations } = applyCitations(finalText(answer), answer.citations);
     const parts = splitText(text.length > 0 ? text : '(no answer)');
-    const wasStreaming = this.state === 'open' && this.streamId !== undefined;
+    const openStreamId = this.state === 'open' ? this.streamId : undefined;
+    const wasStreaming = openStreamId !== undefined;
     this.state = 'done';
+    const feedback = this.o.feedback !== false;
     let outcome: StreamOutcome = this.fellBack ? 'fell_back_to_message' : 'completed';
     for (let i = 0; i < parts.length; i++) {
       const part = parts[i] ?? '';
       const partCitations = citations.filter((c) => part.includes(`[${c.position}]`));
-      const activity: Record<string, unknown> = {
-        type: 'message',
-        text: part,
-        textFormat: 'markdown',
-        entities: [aiEntity(partCitations)],
-        channelData: this.o.feedback === false ? {} : { feedbackLoopEnabled: true },
-      };
-      if (i === 0 && wasStreaming) {
-        const info = { streamId: this.streamId, streamType: 'final' };
-        activity['entities'] = [{ type: 'streaminfo', ...info }, aiEntity(partCitations)];
-        activity['channelData'] = { ...(activity['channelData'] as object), ...info };
-      }
+      const activity =
+        i === 0 && openStreamId !== undefined
+          ? finalStreamMessage(part, partCitations, feedback, openStreamId)
+          : answerMessage(part, partCitations, feedback);
       try {
         await this.sendWithOneThrottleRetry(activity);
       } catch (err) {
@@ -122,12 +119,7 @@ export class TeamsAnswerStream implements AnswerStream {
         if (i === 0 && wasStreaming && f.kind !== 'other' && f.kind !== 'throttled') {
           // The stream could not be finalised (time exceeded, too large…): send the text as a regular message.
           this.o.log.warn('stream.final_rejected', { kind: f.kind, status: f.status });
-          const { entities: _e, channelData: _c, ...plain } = activity;
-          await this.sendWithOneThrottleRetry({
-            ...plain,
-            entities: [aiEntity(partCitations)],
-            channelData: { feedbackLoopEnabled: this.o.feedback !== false },
-          });
+          await this.sendWithOneThrottleRetry(answerMessage(part, partCitations, feedback));
           outcome = 'fell_back_to_message';
           continue;
         }
@@ -141,18 +133,14 @@ export class TeamsAnswerStream implements AnswerStream {
   async abandon(note?: string): Promise<void> {
     if (this.state === 'cancelled' || this.state === 'done') return;
     await this.settle();
-    const open = this.state === 'open' && this.streamId !== undefined;
+    const openStreamId = this.state === 'open' ? this.streamId : undefined;
     this.state = 'done';
-    if (!open) return;
+    if (openStreamId === undefined) return;
     // A stream that was started must be closed, or Teams keeps a progress bubble until its 2-minute cap.
-    const info = { streamId: this.streamId, streamType: 'final' };
     try {
-      await this.o.send({
-        type: 'message',
-        text: this.buffer.length > 0 ? this.buffer : (note ?? 'See below.'),
-        entities: [{ type: 'streaminfo', ...info }],
-        channelData: info,
-      });
+      await this.o.send(
+        closeStreamMessage(this.buffer.length > 0 ? this.buffer : (note ?? 'See below.'), openStreamId),
+      );
     } catch (err) {
       this.o.log.warn('stream.close_failed', { kind: classifyConnectorError(err).kind });
     }
@@ -184,7 +172,7 @@ export class TeamsAnswerStream implements AnswerStream {
       this.fallBack();
       return;
     }
-    let activity: Record<string, unknown>;
+    let activity: OutgoingActivity;
     if (this.buffer.length > this.sentLength) {
       if (this.streamId === undefined && this.sequence > 0) return; // wait for the stream id
       if (utf16Bytes(this.buffer) > TEXT_BUDGET_BYTES) {
@@ -195,31 +183,11 @@ export class TeamsAnswerStream implements AnswerStream {
         return;
       }
       this.sequence += 1;
-      const info = {
-        streamType: 'streaming',
-        streamSequence: this.sequence,
-        ...(this.streamId ? { streamId: this.streamId } : {}),
-      };
-      activity = {
-        type: 'typing',
-        text: this.buffer,
-        entities: [{ type: 'streaminfo', ...info }],
-        channelData: info,
-      };
+      activity = streamingChunk(this.buffer, this.sequence, this.streamId);
       this.sentLength = this.buffer.length;
     } else if (this.informativeText !== undefined && !this.textStarted) {
       this.sequence += 1;
-      const info = {
-        streamType: 'informative',
-        streamSequence: this.sequence,
-        ...(this.streamId ? { streamId: this.streamId } : {}),
-      };
-      activity = {
-        type: 'typing',
-        text: this.informativeText,
-        entities: [{ type: 'streaminfo', ...info }],
-        channelData: info,
-      };
+      activity = informativeUpdate(this.informativeText, this.sequence, this.streamId);
       this.informativeText = undefined;
     } else return;
     this.firstSendAt ??= now;
@@ -300,7 +268,7 @@ export class TeamsAnswerStream implements AnswerStream {
     this.typingTimer = undefined;
   }
 
-  private async sendWithOneThrottleRetry(activity: Record<string, unknown>): Promise<void> {
+  private async sendWithOneThrottleRetry(activity: OutgoingActivity): Promise<void> {
     try {
       await this.o.send(activity);
     } catch (err) {

@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { getLog, submitConsent } from '../../emulator/test-client';
 import { FOUNDRY_SCOPE } from '../../src/foundry/types';
 import { MemoryStateStore } from '../../src/storage/memory-store';
-import { EXCHANGE_FAILED_TEXT, SIGNIN_FAILED_TEXT } from '../../src/teams/sso';
+import { EXCHANGE_FAILED_TEXT, SIGNIN_FAILED_TEXT } from '../../src/teams/routes/sign-in';
 import { DEFAULT_USER, SECOND_USER, type TeamsUser } from '../support/fakes/activities';
 import { actionOf, cardText, openUrlOf } from '../support/harness';
 import {

@@ -1,5 +1,7 @@
 import type { Citation } from '../../src/foundry/types';
-import { aiEntity, applyCitations, finalText, MAX_MESSAGE_BYTES, splitText } from '../../src/teams/message';
+import { createLogger } from '../../src/observability/logger';
+import { aiEntity, applyCitations, finalText, splitText } from '../../src/teams/message';
+import { TeamsAnswerStream } from '../../src/teams/stream';
 
 const url = (u: string, start: number, end: number, title = 'T'): Citation => ({
   kind: 'url_citation',
@@ -72,7 +74,6 @@ describe('splitText', () => {
 
   it('leaves short text alone', () => {
     expect(splitText('hello')).toEqual(['hello']);
-    expect(MAX_MESSAGE_BYTES).toBe(80_000);
   });
 });
 
@@ -84,5 +85,41 @@ describe('final message parts', () => {
     const e = aiEntity([]);
     expect(e['additionalType']).toEqual(['AIGeneratedContent']);
     expect(e['citation']).toBeUndefined();
+  });
+});
+
+describe('final message size (STR-06)', () => {
+  /** Teams' guidance: the message itself within 80 KB, measured as UTF-16 (reliability-plan §2.7). */
+  const TEAMS_MESSAGE_LIMIT_BYTES = 80_000;
+
+  it('a 150 KB answer goes out as several messages, each activity under 80 KB as serialised', async () => {
+    const paragraph =
+      'Rotate the signing key in the portal, then restart the bot so it picks up the new secret [1]. ' +
+      'Rollbacks are documented in the operations guide 📘 with the "before" and "after" values [2].\n\n';
+    const text = paragraph.repeat(Math.ceil(75_000 / paragraph.length)); // ≥ 150 KB as UTF-16
+    const citations: Citation[] = [];
+    for (let at = text.indexOf('[1]'); at >= 0; at = text.indexOf('[1]', at + 1))
+      citations.push(url('https://a.example/keys', at, at + 3, 'Keys'));
+    citations.push(url('https://b.example/ops', text.indexOf('[2]'), text.indexOf('[2]') + 3, 'Ops'));
+    const sent: Record<string, unknown>[] = [];
+    const stream = new TeamsAnswerStream({
+      send: (activity) => {
+        sent.push(activity);
+        return Promise.resolve(`id-${sent.length}`);
+      },
+      streaming: false,
+      log: createLogger({ level: 'error', sink: () => undefined }),
+    });
+
+    expect(await stream.finish({ text, citations })).toBe('completed');
+
+    const messages = sent.filter((a) => a['type'] === 'message');
+    expect(messages.length).toBeGreaterThan(1);
+    for (const m of messages) {
+      expect(Buffer.byteLength(JSON.stringify(m), 'utf16le')).toBeLessThanOrEqual(TEAMS_MESSAGE_LIMIT_BYTES);
+    }
+    // Nothing lost: the parts put back together are the answer (cuts only drop the whitespace at the cut).
+    const rejoined = messages.map((m) => String(m['text'])).join('');
+    expect(rejoined.replace(/\s+/g, '')).toBe(text.replace(/\s+/g, ''));
   });
 });

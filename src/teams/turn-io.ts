@@ -1,0 +1,90 @@
+import {
+  CardFactory,
+  MessageFactory,
+  TurnContext,
+  type Activity,
+  type ConversationReference,
+} from 'botbuilder';
+import type { Logger } from '../observability/logger';
+import type { ConversationInfo, ConversationRef } from '../relay/model';
+import type { ConversationIO } from '../relay/ports';
+import type { CardView } from '../relay/views';
+import { conversationOf } from './activity-facts';
+import { refreshFor, renderCard } from './cards';
+import { disablePipelineRetries, withConnectorRetry } from './connector-retry';
+import type { SendPacer } from './send-pacer';
+import { TeamsAnswerStream } from './stream';
+
+export interface IoOptions {
+  log: Logger;
+  pacer: SendPacer;
+  streaming: boolean;
+  /** Test seam for retry waits (default: setTimeout). */
+  sleep?: (ms: number) => Promise<void>;
+}
+
+/** ConversationIO over a botbuilder TurnContext (live or proactive). */
+export class TurnContextIO implements ConversationIO {
+  readonly conversation: ConversationInfo;
+  readonly reference: ConversationRef;
+
+  constructor(
+    private readonly ctx: TurnContext,
+    private readonly o: IoOptions,
+  ) {
+    this.conversation = conversationOf(ctx.activity);
+    this.reference = TurnContext.getConversationReference(ctx.activity);
+    disablePipelineRetries(ctx);
+  }
+
+  /** One paced POST, no retry (the answer stream has its own 429 handling). */
+  private async sendOnce(activity: Partial<Activity>): Promise<string | undefined> {
+    const bestEffort = activity.type === 'typing' && !activity.entities?.length && !activity.channelData;
+    if (bestEffort) {
+      if (!this.o.pacer.tryTake(this.conversation.id)) return undefined;
+    } else await this.o.pacer.take(this.conversation.id);
+    const r = await this.ctx.sendActivity(activity);
+    return r?.id;
+  }
+
+  /** A paced POST of a new activity, retried only where a retry cannot duplicate it (RES-07). */
+  private send(activity: Partial<Activity>): Promise<string | undefined> {
+    return withConnectorRetry(() => this.sendOnce(activity), 'create', this.o.log, this.o.sleep);
+  }
+
+  beginAnswer(): TeamsAnswerStream {
+    return new TeamsAnswerStream({
+      send: (a) => this.sendOnce(a),
+      streaming: this.o.streaming && this.conversation.scope === 'personal',
+      log: this.o.log.child('stream'),
+    });
+  }
+
+  async sendText(text: string): Promise<void> {
+    await this.send({ type: 'message', text });
+  }
+
+  async sendCard(view: CardView): Promise<string | undefined> {
+    const card = renderCard(view, { refresh: refreshFor(view, this.conversation.scope) });
+    return this.send(MessageFactory.attachment(CardFactory.adaptiveCard(card)));
+  }
+
+  async updateCard(activityId: string, view: CardView): Promise<void> {
+    const card = renderCard(view, { refresh: refreshFor(view, this.conversation.scope) });
+    const reference = this.reference as Partial<ConversationReference>;
+    const update = {
+      ...MessageFactory.attachment(CardFactory.adaptiveCard(card)),
+      id: activityId,
+      ...(reference.conversation ? { conversation: reference.conversation } : {}),
+    };
+    await withConnectorRetry(
+      async () => {
+        await this.o.pacer.take(this.conversation.id);
+        await this.ctx.updateActivity(update);
+      },
+      'update',
+      this.o.log,
+      this.o.sleep,
+    );
+  }
+}
