@@ -181,8 +181,8 @@ const EnvSchema = z
 
 type Env = z.infer<typeof EnvSchema>;
 
-export type Threading = 'previous_response' | 'conversation';
-export type IdentityMode = 'app' | 'user';
+type Threading = 'previous_response' | 'conversation';
+type IdentityMode = 'app' | 'user';
 
 /** The validated, frozen configuration of the bot. */
 export interface Config {

@@ -11,7 +11,7 @@ import { BotError } from '../errors';
 import type { Config } from '../config/config';
 
 /** Which `@azure/identity` credential the bot uses as itself (Config `FOUNDRY_CREDENTIAL`). */
-export type AppCredentialKind = Config['foundry']['credential'];
+type AppCredentialKind = Config['foundry']['credential'];
 
 /**
  * A `TokenCredential` that never serialises what it holds: `JSON.stringify`, `util.inspect` and

@@ -17,7 +17,7 @@ import { isWellFormedBearer, type EdgeResult } from './activity-edge';
  * - an invoke nobody answered (botbuilder's 501) → 400;
  * - while draining (SIGTERM) new requests get 503.
  */
-export const MAX_BODY_BYTES = 256 * 1024;
+const MAX_BODY_BYTES = 256 * 1024;
 
 /** Just enough shape to be an activity; the adapter and the edge validate the rest. */
 const ActivityShape = z
@@ -38,7 +38,7 @@ const ActivityShape = z
   .passthrough();
 
 /** Runs the adapter for one validated activity (see activity-edge.ts `runActivity`). */
-export interface MessageHandler {
+interface MessageHandler {
   (input: { activity: Record<string, unknown>; authorization: string }): Promise<EdgeResult>;
 }
 

@@ -30,7 +30,7 @@ import type { IdentityProvider } from '../relay/ports';
  */
 
 /** Refresh this long before a Foundry token expires. */
-export const FOUNDRY_TOKEN_MARGIN_MS = 5 * 60_000;
+const FOUNDRY_TOKEN_MARGIN_MS = 5 * 60_000;
 /** Bound on remembered users (each entry is a few KB); the least recently used is forgotten first. */
 const MAX_SESSIONS = 10_000;
 /** Official Entra hosts: instance discovery stays on for these. */

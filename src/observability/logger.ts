@@ -9,10 +9,10 @@ import { randomBytes, createHash } from 'node:crypto';
  *   secret values (e.g. the bot password), so a secret that slips into an error message is still caught.
  * - Every record is exactly one line: CR, LF, U+2028/U+2029 and other control characters are escaped.
  */
-export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 const LEVELS: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
 
-export type LogFields = Record<string, unknown>;
+type LogFields = Record<string, unknown>;
 
 export interface Logger {
   debug(event: string, fields?: LogFields): void;

@@ -8,7 +8,7 @@ import { dedupeKey } from './keys';
  * answers repeats cheaply; the durable record (create-only write) makes the claim hold across instances and
  * restarts. A duplicate invoke gets the stored answer of the first one.
  */
-export interface DedupeRecord {
+interface DedupeRecord {
   v: 1;
   expiresAt: number;
   /** The invoke answer of the first delivery (JSON), once known. */

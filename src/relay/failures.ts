@@ -13,11 +13,7 @@ export function notice(title: string, ...lines: string[]): NoticeCardView {
   return { kind: 'notice', title, lines };
 }
 
-export function errorCard(
-  code: BotErrorCode,
-  correlationId: string,
-  retryText: string | undefined,
-): CardView {
+function errorCard(code: BotErrorCode, correlationId: string, retryText: string | undefined): CardView {
   return {
     kind: 'error',
     code,
@@ -28,7 +24,7 @@ export function errorCard(
 }
 
 /** Any error, as a BotError (unknown errors become INTERNAL; their text never reaches users). */
-export function asBotError(err: unknown): BotError {
+function asBotError(err: unknown): BotError {
   return isBotError(err) ? err : new BotError('INTERNAL', 'unexpected failure', { cause: err });
 }
 

@@ -43,7 +43,7 @@ export interface ThreadState {
   updatedAt: number;
 }
 
-export type ApprovalDecisionValue = 'approve' | 'deny';
+type ApprovalDecisionValue = 'approve' | 'deny';
 
 export interface ApprovalItem {
   /** Opaque random id (128 bits) that cards carry; never a Foundry id. */

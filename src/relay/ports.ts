@@ -1,5 +1,4 @@
 import type { TokenCredential } from '@azure/identity';
-import type { Citation } from '../foundry/types';
 import type { Actor, ConversationInfo, ConversationRef, FinalAnswer } from './model';
 import type { CardView } from './views';
 
@@ -62,5 +61,3 @@ export interface IdentityProvider {
    */
   acceptSsoToken?(user: Actor, tenantId: string, ssoToken: string): Promise<void>;
 }
-
-export type { Citation };

@@ -7,7 +7,7 @@ import type { ConversationInfo } from './model';
  * Approval and consent records stay this long after `expiresAt` (so late clicks still get "expired" /
  * "already decided"), then the next read deletes them (lazy expiry; no scan on the hot path).
  */
-export const RECORD_RETENTION_MS = 60 * 60_000;
+const RECORD_RETENTION_MS = 60 * 60_000;
 
 /**
  * Reads an approval or consent record; one more than RECORD_RETENTION_MS past its `expiresAt` is deleted

@@ -7,7 +7,7 @@ import type { ThreadState } from './model';
  * A running job renews its lease every LEASE_RENEW_MS, so a long Foundry turn never looks stale, and a
  * restarted instance (new instanceId) waits at most this long for the dead one's lease.
  */
-export const LEASE_STALE_MS = 60_000;
+const LEASE_STALE_MS = 60_000;
 const LEASE_RENEW_MS = 15_000;
 /** Card continuations wait this long (in steps of WAIT_STEP_MS) for a running turn of the same thread. */
 const WAIT_STEPS = 60;

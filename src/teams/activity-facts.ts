@@ -6,7 +6,7 @@ import type { ConversationInfo, ConversationScope } from '../relay/model';
  * Plain reads of the activity, no SDK calls.
  */
 
-export function scopeOf(activity: Partial<Activity>): ConversationScope {
+function scopeOf(activity: Partial<Activity>): ConversationScope {
   const t = activity.conversation?.conversationType;
   if (t === 'channel') return 'channel';
   if (t === 'groupChat' || activity.conversation?.isGroup === true) return 'groupChat';

@@ -35,7 +35,7 @@ export interface RenderOptions {
 const defaultTime = (ms: number): string => new Date(ms).toISOString().slice(11, 16) + ' UTC';
 
 /** Escapes the markdown Adaptive Cards honour in TextBlock/FactSet text. */
-export function escapeMarkdown(s: string): string {
+function escapeMarkdown(s: string): string {
   return s.replace(/([\\`*_[\]()#+\-!>~|<])/g, '\\$1');
 }
 

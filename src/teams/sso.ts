@@ -48,7 +48,7 @@ export function ssoOptions(config: Config): SsoEdgeOptions | undefined {
 }
 
 /** Where the card's Sign in button goes when silent SSO fails: Entra's consent prompt for the Foundry scope. */
-export function signInLink(o: SsoEdgeOptions): string {
+function signInLink(o: SsoEdgeOptions): string {
   const q = new URLSearchParams({
     client_id: o.clientId,
     response_type: 'code',
@@ -61,11 +61,7 @@ export function signInLink(o: SsoEdgeOptions): string {
 }
 
 /** The sign-in OAuthCard; in group chats and channels it @mentions the user it is meant for. */
-export function signInActivity(
-  user: Actor,
-  scope: ConversationInfo['scope'],
-  o: SsoEdgeOptions,
-): Partial<Activity> {
+function signInActivity(user: Actor, scope: ConversationInfo['scope'], o: SsoEdgeOptions): Partial<Activity> {
   const card = CardFactory.oauthCard(
     '',
     'Sign in to the agent',

@@ -13,7 +13,7 @@ import {
 } from './stream-activities';
 
 /** Sends one activity to the conversation; resolves with the created activity id when the service gives one. */
-export type SendActivity = (activity: OutgoingActivity) => Promise<string | undefined>;
+type SendActivity = (activity: OutgoingActivity) => Promise<string | undefined>;
 
 export interface TeamsStreamOptions {
   send: SendActivity;

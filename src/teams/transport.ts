@@ -39,7 +39,7 @@ export function createTeamsTransport(o: AdapterOptions): TeamsTransport {
 }
 
 /** Proactive continuation through the adapter (the relay's ProactiveRunner port). */
-export class AdapterProactiveRunner implements ProactiveRunner {
+class AdapterProactiveRunner implements ProactiveRunner {
   constructor(
     private readonly adapter: TeamsAdapter,
     private readonly config: Config,

@@ -12,7 +12,7 @@ import type { ConsentCardView } from '../views';
 
 type Policy = Pick<RelaySettings, 'identityMode' | 'sharedConsentAdmins'>;
 
-export function isAdmin(user: Actor | undefined, admins: readonly string[]): boolean {
+function isAdmin(user: Actor | undefined, admins: readonly string[]): boolean {
   const id = user?.aadObjectId?.toLowerCase();
   return id !== undefined && admins.includes(id);
 }
@@ -27,7 +27,7 @@ export function mayCompleteConsent(
   return viewer.aadObjectId.toLowerCase() === record.requester.aadObjectId?.toLowerCase();
 }
 
-export function consentStatus(record: ConsentRecord): ConsentCardView['status'] {
+function consentStatus(record: ConsentRecord): ConsentCardView['status'] {
   switch (record.state) {
     case 'pending':
       return record.prompts > 1 ? 'retry' : 'pending';

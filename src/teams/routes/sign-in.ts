@@ -41,7 +41,7 @@ export const EXCHANGE_FAILED_TEXT =
   "I couldn't complete your sign-in to the agent. Select Sign in on the card to try again; if it keeps failing, " +
   'ask your administrator to grant consent for the app.';
 
-export interface SignInInvokeDeps {
+interface SignInInvokeDeps {
   ctx: TurnContext;
   turn: TurnInfo;
   /** The IO of this turn (its requestSignIn re-sends the card). */
@@ -52,7 +52,7 @@ export interface SignInInvokeDeps {
 }
 
 /** Handles `signin/tokenExchange`, `signin/verifyState` and `signin/failure`. Never silent towards the user. */
-export async function handleSignInInvoke(name: string, d: SignInInvokeDeps): Promise<void> {
+async function handleSignInInvoke(name: string, d: SignInInvokeDeps): Promise<void> {
   const { ctx, turn, log } = d;
   const user = hashId(turn.user.aadObjectId ?? turn.user.id);
   switch (name) {
