@@ -547,9 +547,7 @@ class TurnState {
   readonly items = new Map<string, { index: number; order: number; item: unknown }>();
   /** item id → concatenated deltas. */
   readonly deltas = new Map<string, string>();
-  readonly consentLinks = new Set<string>();
   readonly eventConsents: ConsentRequest[] = [];
-  readonly approvalIds = new Set<string>();
   /** item id → last emitted progress key, so repeated phases do not spam the consumer. */
   readonly progress = new Map<string, string>();
   private order = 0;
@@ -577,12 +575,6 @@ class TurnState {
   }
 }
 
-function* consentEvent(state: TurnState, consent: ConsentRequest): Generator<AgentEvent> {
-  if (state.consentLinks.has(consent.consentLink)) return;
-  state.consentLinks.add(consent.consentLink);
-  yield { type: 'consent.required', consent };
-}
-
 function* progressEvent(state: TurnState, call: ToolCall): Generator<AgentEvent> {
   const key = `${call.status}${call.error ? ':error' : ''}`;
   if (state.progress.get(call.itemId) === key) return;
@@ -604,23 +596,17 @@ function* itemEvents(
   state.types.set(key, type);
   state.remember(key, outputIndex, raw);
 
+  // Messages, consents and approvals only matter to the outcome (turn.end); the item is recorded above.
   if (type === 'message') return;
   if (type === 'oauth_consent_request') {
-    const c = ConsentItem.safeParse(raw);
-    if (!c.success) return log.debug('foundry.item.malformed', { itemType: type });
-    yield* consentEvent(state, fromConsentItem(c.data, key));
+    if (!ConsentItem.safeParse(raw).success) log.debug('foundry.item.malformed', { itemType: type });
     return;
   }
   if (type === 'mcp_approval_request') {
-    // Surface on `done` (arguments complete); `added` only records the item.
-    if (phase !== 'done') return;
-    const a = ApprovalRequestItem.safeParse(raw);
-    if (!a.success) return log.debug('foundry.item.malformed', { itemType: type });
-    if (state.approvalIds.has(a.data.id)) return;
-    state.approvalIds.add(a.data.id);
-    const r = fromApprovalItem(a.data);
-    if (r.kind === 'consent') yield* consentEvent(state, r.consent);
-    else yield { type: 'approval.requested', approval: r.approval };
+    // `added` only records the item; on `done` the arguments are complete.
+    if (phase === 'done' && !ApprovalRequestItem.safeParse(raw).success) {
+      log.debug('foundry.item.malformed', { itemType: type });
+    }
     return;
   }
   if (type === 'mcp_list_tools') {
@@ -674,12 +660,10 @@ function* toolPhaseEvent(
  * - `citation` per `output_text.annotation.added` (url/file/container_file citations, file paths).
  * - `tool.progress` for `mcp_list_tools`, `mcp_call` and every `*_call` item (added/done and the
  *   `response.<item>.<phase>` events), once per distinct status.
- * - `consent.required` from `oauth_consent_request` items (added or done), the top-level
- *   `response.oauth_consent_requested` event, and consent URLs inside approval arguments; deduplicated by link.
- * - `approval.requested` per `mcp_approval_request` (on `output_item.done`, or at the end for requests only
- *   present in the final output) — except those carrying a consent URL, which become consents.
  * - `turn.end` on `response.completed` / `incomplete` / `failed`, with an outcome built from
  *   `response.output`, or from the items collected during the stream when the terminal omits `output`.
+ *   Consents (from `oauth_consent_request` items, the top-level `response.oauth_consent_requested` event and
+ *   consent URLs inside approval arguments, deduplicated by link) and approvals are reported there only.
  *
  * Unknown event and item types are skipped with a debug log.
  *
@@ -785,7 +769,6 @@ export async function* toAgentEvents(raw: AsyncIterable<unknown>, log: Logger): 
           ...(data.server_label != null ? { serverLabel: data.server_label } : {}),
         };
         state.eventConsents.push(consent);
-        yield* consentEvent(state, consent);
         break;
       }
 
@@ -815,12 +798,6 @@ export async function* toAgentEvents(raw: AsyncIterable<unknown>, log: Logger): 
             responseId: outcome.responseId,
             ...(outcome.conversationId !== undefined ? { conversationId: outcome.conversationId } : {}),
           };
-        }
-        for (const c of outcome.consents) yield* consentEvent(state, c);
-        for (const a of outcome.approvals) {
-          if (state.approvalIds.has(a.requestId)) continue;
-          state.approvalIds.add(a.requestId);
-          yield { type: 'approval.requested', approval: a };
         }
         yield { type: 'turn.end', outcome };
         return;

@@ -78,14 +78,15 @@ export interface TurnOutcome {
   incompleteReason?: string;
 }
 
-/** Events of one streamed turn, in order. The last one is always `turn.end`, or the iterator throws a BotError. */
+/**
+ * Events of one streamed turn, in order. The last one is always `turn.end`, or the iterator throws a BotError.
+ * Consents and approvals are reported in the `turn.end` outcome only.
+ */
 export type AgentEvent =
   | { type: 'turn.started'; responseId: string; conversationId?: string }
   | { type: 'text.delta'; itemId: string; text: string }
   | { type: 'citation'; itemId: string; citation: Citation }
   | { type: 'tool.progress'; call: ToolCall }
-  | { type: 'consent.required'; consent: ConsentRequest }
-  | { type: 'approval.requested'; approval: ApprovalRequest }
   | { type: 'turn.end'; outcome: TurnOutcome };
 
 export interface AgentRef {

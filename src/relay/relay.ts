@@ -313,9 +313,6 @@ export class Relay implements RelayApi {
               answer.informative(`Using ${label}…`);
             }
             break;
-          case 'consent.required':
-          case 'approval.requested':
-            break;
           case 'turn.end':
             outcome = ev.outcome;
             break;
