@@ -167,7 +167,7 @@ const IGNORED_EVENTS = new Set([
 const TOOL_EVENT = /^response\.([a-z0-9_]+_call|mcp_list_tools)\.([a-z_]+)$/;
 
 // ---------------------------------------------------------------------------------------------------------
-// Item → domain helpers (shared by the stream parser and outcomeFromResponse)
+// Item → domain helpers (shared by the stream parser and the outcome builder)
 // ---------------------------------------------------------------------------------------------------------
 
 function isToolItemType(type: string): boolean {
@@ -492,19 +492,6 @@ function conversationIdOf(r: ResponseSnapshot): string | undefined {
   return c?.id;
 }
 
-function outcomeStatus(raw: string | null | undefined): TurnOutcome['status'] {
-  switch (raw ?? '') {
-    case 'completed':
-      return 'completed';
-    case 'failed':
-    case 'cancelled':
-      return 'failed';
-    default:
-      // incomplete, and in_progress/queued snapshots (not over yet) — the caller must continue or poll.
-      return 'incomplete';
-  }
-}
-
 function baseFrom(r: ResponseSnapshot, status: TurnOutcome['status'], conversationId?: string): OutcomeBase {
   const conv = conversationIdOf(r) ?? conversationId;
   const base: OutcomeBase = {
@@ -516,19 +503,6 @@ function baseFrom(r: ResponseSnapshot, status: TurnOutcome['status'], conversati
   const reason = r.incomplete_details?.reason;
   if (typeof reason === 'string' && reason.length > 0) base.incompleteReason = reason;
   return base;
-}
-
-/**
- * Builds the TurnOutcome of a non-streamed (JSON) Response object (§5). Status mapping: `completed` →
- * completed; `failed`/`cancelled` → failed (with `error`, code `unknown` when absent); anything else
- * (`incomplete`, `in_progress`, `queued`) → incomplete.
- *
- * @throws BotError('FOUNDRY_FAILED') when `response` is not an object with a string `id`.
- */
-export function outcomeFromResponse(response: unknown, log?: Logger): TurnOutcome {
-  const r = ResponseSnapshot.safeParse(response);
-  if (!r.success) throw new BotError('FOUNDRY_FAILED', 'Foundry returned a malformed response object');
-  return buildOutcome(r.data.output ?? [], baseFrom(r.data, outcomeStatus(r.data.status)), log);
 }
 
 // ---------------------------------------------------------------------------------------------------------

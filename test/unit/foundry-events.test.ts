@@ -1,5 +1,5 @@
 import { BotError } from '../../src/errors';
-import { outcomeFromResponse, toAgentEvents, toToolError } from '../../src/foundry/events';
+import { toAgentEvents, toToolError } from '../../src/foundry/events';
 import type { AgentEvent, TurnOutcome } from '../../src/foundry/types';
 import { createLogger } from '../../src/observability/logger';
 import { iterate, parseSseFixture, readFixture } from '../fakes/sse';
@@ -715,26 +715,5 @@ describe('robustness', () => {
       delta(2, 'x', 'late'),
     ]);
     expect(out.map((e) => e.type)).toEqual(['turn.started', 'turn.end']);
-  });
-});
-
-describe('outcomeFromResponse (non-streamed JSON)', () => {
-  it('reads the §5 example object', () => {
-    const outcome = outcomeFromResponse(JSON.parse(readFixture('5-response-completed.json.txt')));
-    expect(outcome).toEqual({
-      status: 'completed',
-      responseId: 'resp_68b7c0a1b2c3819e9f8e7d6c5b4a3210',
-      conversationId: 'conv_61a37b3058e19aab00f2sPt5yfJe074bd5kgTntiOeCG9BRhZK',
-      text: 'Paris is the largest city in France.',
-      citations: [],
-      consents: [],
-      approvals: [],
-      toolCalls: [],
-    });
-  });
-
-  it('maps cancelled to failed and rejects a malformed object', () => {
-    expect(outcomeFromResponse({ id: 'r', status: 'cancelled', output: [] }).status).toBe('failed');
-    expect(() => outcomeFromResponse({ status: 'completed' })).toThrow(BotError);
   });
 });
