@@ -3,7 +3,7 @@ import type { AccessToken, TokenCredential } from '@azure/identity';
 import { BotError } from '../errors';
 import type { Logger } from '../observability/logger';
 import { fromIdentityError, fromOpenAIError, isAbortLike } from './errors';
-import { toAgentEvents } from './events';
+import { toAgentEvents } from './stream-parser';
 import type { AgentEvent, FoundryClient, StreamOptions, TurnRequest } from './types';
 import { FOUNDRY_SCOPE } from './types';
 

@@ -2,7 +2,7 @@ import type { TokenCredential } from '@azure/identity';
 
 /**
  * The domain view of a Foundry agent turn: what the relay needs, independent of the wire format
- * (foundry-protocol.md). The parser in `events.ts` turns raw SSE events into these; unknown event and item
+ * (foundry-protocol.md). The parser in `stream-parser.ts` turns raw SSE events into these; unknown event and item
  * types are skipped (logged at debug), never fatal.
  */
 

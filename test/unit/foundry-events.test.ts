@@ -1,5 +1,6 @@
 import { BotError } from '../../src/errors';
-import { toAgentEvents, toToolError } from '../../src/foundry/events';
+import { toToolError } from '../../src/foundry/items';
+import { toAgentEvents } from '../../src/foundry/stream-parser';
 import type { AgentEvent, TurnOutcome } from '../../src/foundry/types';
 import { createLogger } from '../../src/observability/logger';
 import { iterate, parseSseFixture, readFixture } from '../fakes/sse';
