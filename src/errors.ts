@@ -13,8 +13,6 @@ export type BotErrorCode =
   | 'APPROVAL_FORBIDDEN'
   | 'APPROVAL_ALREADY_DECIDED'
   | 'APPROVAL_EXPIRED'
-  | 'CONSENT_LINK_REJECTED'
-  | 'CONSENT_FORBIDDEN'
   | 'FOUNDRY_RATE_LIMITED'
   | 'FOUNDRY_UNAVAILABLE'
   | 'FOUNDRY_TIMEOUT'
@@ -27,7 +25,6 @@ export type BotErrorCode =
   | 'FOUNDRY_FAILED'
   | 'STREAM_INTERRUPTED'
   | 'IDENTITY_UNAVAILABLE'
-  | 'STORAGE_CONFLICT'
   | 'SHUTTING_DOWN'
   | 'INTERNAL';
 
@@ -68,9 +65,6 @@ const USER_TEXT: Record<BotErrorCode, string> = {
   APPROVAL_FORBIDDEN: 'Only the person who asked (or a named approver) can decide this request.',
   APPROVAL_ALREADY_DECIDED: 'This request has already been decided.',
   APPROVAL_EXPIRED: 'This approval request has expired.',
-  CONSENT_LINK_REJECTED: 'This tool needs authorization, but the sign-in link could not be verified.',
-  CONSENT_FORBIDDEN:
-    'This sign-in is shared by everyone using the bot, so only an administrator can complete it.',
   FOUNDRY_RATE_LIMITED: 'The agent is busy right now (throttled). Please try again in a moment.',
   FOUNDRY_UNAVAILABLE: 'The agent is unavailable right now. Please try again later.',
   FOUNDRY_TIMEOUT: 'The agent took too long to answer.',
@@ -83,7 +77,6 @@ const USER_TEXT: Record<BotErrorCode, string> = {
   FOUNDRY_FAILED: 'The agent ran into a problem while answering.',
   STREAM_INTERRUPTED: 'The answer was interrupted.',
   IDENTITY_UNAVAILABLE: 'Your sign-in could not be completed. Please sign in again.',
-  STORAGE_CONFLICT: 'Something changed at the same time. Please try again.',
   SHUTTING_DOWN: 'The bot is restarting. Please send your message again in a moment.',
   INTERNAL: 'Something went wrong on our side.',
 };
@@ -102,7 +95,6 @@ export function isRetryable(code: BotErrorCode): boolean {
     case 'FOUNDRY_UNANSWERED_APPROVALS':
     case 'FOUNDRY_BUSY':
     case 'STREAM_INTERRUPTED':
-    case 'STORAGE_CONFLICT':
     case 'SHUTTING_DOWN':
     case 'INTERNAL':
       return true;
