@@ -29,7 +29,6 @@ export type BotErrorCode =
   | 'FOUNDRY_FAILED'
   | 'STREAM_INTERRUPTED'
   | 'IDENTITY_UNAVAILABLE'
-  | 'STORAGE_CONFLICT'
   | 'SHUTTING_DOWN'
   | 'INTERNAL';
 
@@ -89,7 +88,6 @@ const USER_TEXT: Record<BotErrorCode, string> = {
   FOUNDRY_FAILED: 'The agent ran into a problem while answering.',
   STREAM_INTERRUPTED: 'The answer was interrupted.',
   IDENTITY_UNAVAILABLE: 'Your sign-in could not be completed. Please sign in again.',
-  STORAGE_CONFLICT: 'Something changed at the same time. Please try again.',
   SHUTTING_DOWN: 'The bot is restarting. Please send your message again in a moment.',
   INTERNAL: 'Something went wrong on our side.',
 };
@@ -108,7 +106,6 @@ export function isRetryable(code: BotErrorCode): boolean {
     case 'FOUNDRY_UNANSWERED_APPROVALS':
     case 'FOUNDRY_BUSY':
     case 'STREAM_INTERRUPTED':
-    case 'STORAGE_CONFLICT':
     case 'SHUTTING_DOWN':
     case 'INTERNAL':
       return true;

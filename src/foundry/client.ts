@@ -3,7 +3,8 @@ import type { AccessToken, TokenCredential } from '@azure/identity';
 import { BotError } from '../errors';
 import type { Logger } from '../observability/logger';
 import { fromIdentityError, fromOpenAIError, isAbortLike } from './errors';
-import { toAgentEvents } from './events';
+import { guard, raceAbort } from './abortable';
+import { toAgentEvents } from './stream-parser';
 import type { AgentEvent, FoundryClient, StreamOptions, TurnRequest } from './types';
 import { FOUNDRY_SCOPE } from './types';
 
@@ -22,7 +23,7 @@ import { FOUNDRY_SCOPE } from './types';
  */
 
 /** `agent_reference` as Foundry expects it (§1.5). Never the deprecated top-level `agent` key. */
-export interface AgentReferenceWire {
+interface AgentReferenceWire {
   type: 'agent_reference';
   name: string;
   version?: string;
@@ -102,84 +103,6 @@ export function buildResponseBody(req: TurnRequest): FoundryResponseBody {
   return body;
 }
 
-/** Internal marker: the caller's signal fired while we were waiting on something that ignores it. */
-class CallerAbort extends Error {
-  constructor() {
-    super('aborted by the caller');
-    this.name = 'AbortError';
-  }
-}
-
-/** Rejects as soon as `signal` aborts, even if `promise` does not watch the signal (e.g. SDK retry sleeps). */
-function raceAbort<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
-  if (signal === undefined) return promise;
-  // The loser must never become an unhandled rejection.
-  promise.catch(() => undefined);
-  if (signal.aborted) return Promise.reject(new CallerAbort());
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => reject(new CallerAbort());
-    signal.addEventListener('abort', onAbort, { once: true });
-    promise.then(
-      (v) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(v);
-      },
-      (e: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(e instanceof Error ? e : new Error(String(e)));
-      },
-    );
-  });
-}
-
-/**
- * Iterates `src`, failing fast when `signal` aborts and calling `onIdle` when no item arrives for `idleMs`.
- * The idle clock runs only while waiting on upstream, not while the consumer handles an item, so a slow
- * consumer (Teams throttling) is never blamed on Foundry.
- */
-async function* guard<T>(
-  src: AsyncIterable<T>,
-  idleMs: number,
-  signal: AbortSignal,
-  onIdle: () => void,
-): AsyncGenerator<T> {
-  const it = src[Symbol.asyncIterator]();
-  let rejectStop: (e: Error) => void = () => undefined;
-  const stopped = new Promise<never>((_, reject) => {
-    rejectStop = reject;
-  });
-  stopped.catch(() => undefined);
-  const onAbort = (): void => rejectStop(new CallerAbort());
-  signal.addEventListener('abort', onAbort, { once: true });
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    for (;;) {
-      if (signal.aborted) throw new CallerAbort();
-      timer = setTimeout(onIdle, idleMs);
-      const next = it.next();
-      next.catch(() => undefined);
-      const r = await Promise.race([next, stopped]);
-      clearTimeout(timer);
-      if (r.done === true) return;
-      yield r.value;
-    }
-  } finally {
-    clearTimeout(timer);
-    signal.removeEventListener('abort', onAbort);
-    // Lets the SDK stream release its reader / abort its request; never awaited (it may be mid-read).
-    void Promise.resolve()
-      .then(() => it.return?.())
-      .catch(() => undefined);
-  }
-}
-
-function withDetails(err: BotError, extra: Record<string, unknown>): BotError {
-  return new BotError(err.code, err.message, {
-    cause: err.cause ?? err,
-    details: { ...extra, ...err.details },
-  });
-}
-
 /**
  * Wraps fetch so that an `AbortError` from another JS realm (a vm sandbox such as jest's, or a polyfill) is
  * re-thrown as a same-realm `Error`. The SDK runs `castToError` on fetch failures, which turns a foreign
@@ -210,6 +133,152 @@ function sdkLogger(log: Logger): NonNullable<ConstructorParameters<typeof OpenAI
     info: (m: unknown) => log.debug('openai.sdk', message(m)),
     debug: () => undefined,
   };
+}
+
+/** What a streamed turn has got so far; decides how a failure is classified and what details it carries. */
+interface TurnProgress {
+  /** The HTTP stream is open (after this, nothing is retried). */
+  streaming: boolean;
+  idleFired: boolean;
+  responseId?: string;
+  partialTextLength: number;
+}
+
+function progressDetails(p: TurnProgress): Record<string, unknown> {
+  if (!p.streaming) return {};
+  return {
+    ...(p.responseId !== undefined ? { responseId: p.responseId } : {}),
+    partialTextLength: p.partialTextLength,
+  };
+}
+
+function withDetails(err: BotError, extra: Record<string, unknown>): BotError {
+  return new BotError(err.code, err.message, {
+    cause: err.cause ?? err,
+    details: { ...extra, ...err.details },
+  });
+}
+
+/** Maps any failure of a streamed turn to a BotError (see {@link createFoundryClient} for the cases). */
+function classifyTurnFailure(
+  e: unknown,
+  p: TurnProgress,
+  callerAborted: boolean,
+  idleTimeoutMs: number,
+): BotError {
+  if (callerAborted) {
+    return new BotError('STREAM_INTERRUPTED', 'Foundry turn aborted by the caller', {
+      cause: e,
+      details: { ...progressDetails(p), reason: 'aborted' },
+    });
+  }
+  if (p.idleFired) {
+    return new BotError('STREAM_INTERRUPTED', `Foundry stream idle for more than ${idleTimeoutMs} ms`, {
+      cause: e,
+      details: { ...progressDetails(p), reason: 'idle_timeout', idleTimeoutMs },
+    });
+  }
+  if (e instanceof BotError) return p.streaming ? withDetails(e, progressDetails(p)) : e;
+  if (!p.streaming) return fromOpenAIError(e);
+  if (e instanceof OpenAI.APIError && !(e instanceof OpenAI.APIConnectionError)) {
+    return withDetails(fromOpenAIError(e), progressDetails(p));
+  }
+  return new BotError('STREAM_INTERRUPTED', 'the Foundry stream was cut', {
+    cause: e,
+    details: {
+      ...progressDetails(p),
+      reason: 'connection_lost',
+      errorName: e instanceof Error ? e.name : typeof e,
+    },
+  });
+}
+
+/** `Bearer <token>` for Foundry from the caller's credential; IDENTITY_UNAVAILABLE when it has none. */
+async function authorization(credential: TokenCredential, signal: AbortSignal | undefined): Promise<string> {
+  let token: AccessToken | null;
+  try {
+    token = await raceAbort(
+      credential.getToken(FOUNDRY_SCOPE, signal !== undefined ? { abortSignal: signal } : {}),
+      signal,
+    );
+  } catch (e) {
+    if (signal?.aborted === true || isAbortLike(e)) throw e;
+    throw fromIdentityError(e);
+  }
+  if (token === null || token.token.length === 0) {
+    throw new BotError('IDENTITY_UNAVAILABLE', 'the credential returned no Foundry access token');
+  }
+  return `Bearer ${token.token}`;
+}
+
+/** Sends the turn request; resolves once the response headers arrived (after the SDK's retries). */
+async function openTurnStream(
+  client: OpenAI,
+  log: Logger,
+  req: TurnRequest,
+  so: StreamOptions,
+  signal: AbortSignal,
+): Promise<AsyncIterable<unknown>> {
+  const body = buildResponseBody(req);
+  log.debug('foundry.turn.start', {
+    threading: req.thread.mode,
+    inputKind: req.input.kind,
+    agent: req.agent.name,
+  });
+  const auth = await authorization(so.credential, so.signal);
+  // The agent_reference must be in the FIRST argument: a second-argument `{ body }` would replace the
+  // whole body on a plain client (§1.4 pitfall).
+  return raceAbort(
+    client.responses.create(body, {
+      headers: { Authorization: auth },
+      signal,
+      ...(so.maxRetries !== undefined ? { maxRetries: so.maxRetries } : {}),
+    }),
+    so.signal,
+  );
+}
+
+/** Updates the turn's progress from one event; logs the end of the turn. */
+function observe(p: TurnProgress, ev: AgentEvent, log: Logger, startedAt: number): void {
+  if (ev.type === 'turn.started') p.responseId = ev.responseId;
+  else if (ev.type === 'text.delta') p.partialTextLength += ev.text.length;
+  else if (ev.type === 'turn.end') {
+    log.info('foundry.turn.end', {
+      responseId: ev.outcome.responseId,
+      status: ev.outcome.status,
+      approvals: ev.outcome.approvals.length,
+      consents: ev.outcome.consents.length,
+      durationMs: Date.now() - startedAt,
+    });
+  }
+}
+
+async function createConversation(
+  client: OpenAI,
+  log: Logger,
+  { credential, signal }: { credential: TokenCredential; signal?: AbortSignal },
+): Promise<string> {
+  try {
+    const auth = await authorization(credential, signal);
+    const conv = await raceAbort(
+      client.conversations.create(
+        {},
+        { headers: { Authorization: auth }, ...(signal !== undefined ? { signal } : {}) },
+      ),
+      signal,
+    );
+    return conv.id;
+  } catch (e) {
+    const err =
+      signal?.aborted === true
+        ? new BotError('STREAM_INTERRUPTED', 'conversation creation aborted by the caller', {
+            cause: e,
+            details: { reason: 'aborted' },
+          })
+        : fromOpenAIError(e);
+    log.warn('foundry.conversation.failed', { code: err.code, details: err.details });
+    throw err;
+  }
 }
 
 /**
@@ -243,109 +312,24 @@ export function createFoundryClient(opts: FoundryClientOptions): FoundryClient {
     fetch: realmSafeFetch(opts.fetch ?? globalThis.fetch),
   });
 
-  async function authorization(
-    credential: TokenCredential,
-    signal: AbortSignal | undefined,
-  ): Promise<string> {
-    let token: AccessToken | null;
-    try {
-      token = await raceAbort(
-        credential.getToken(FOUNDRY_SCOPE, signal !== undefined ? { abortSignal: signal } : {}),
-        signal,
-      );
-    } catch (e) {
-      if (signal?.aborted === true || isAbortLike(e)) throw e;
-      throw fromIdentityError(e);
-    }
-    if (token === null || token.token.length === 0) {
-      throw new BotError('IDENTITY_UNAVAILABLE', 'the credential returned no Foundry access token');
-    }
-    return `Bearer ${token.token}`;
-  }
-
   async function* streamTurn(req: TurnRequest, so: StreamOptions): AsyncGenerator<AgentEvent> {
     const startedAt = Date.now();
-    const caller = so.signal;
     const watchdog = new AbortController();
-    const signal = caller !== undefined ? AbortSignal.any([caller, watchdog.signal]) : watchdog.signal;
-    let idleFired = false;
-    let streaming = false;
-    let responseId: string | undefined;
-    let partialTextLength = 0;
-    const progress = (): Record<string, unknown> =>
-      streaming ? { ...(responseId !== undefined ? { responseId } : {}), partialTextLength } : {};
-
-    const classify = (e: unknown): BotError => {
-      if (caller?.aborted === true) {
-        return new BotError('STREAM_INTERRUPTED', 'Foundry turn aborted by the caller', {
-          cause: e,
-          details: { ...progress(), reason: 'aborted' },
-        });
-      }
-      if (idleFired) {
-        return new BotError(
-          'STREAM_INTERRUPTED',
-          `Foundry stream idle for more than ${opts.idleTimeoutMs} ms`,
-          {
-            cause: e,
-            details: { ...progress(), reason: 'idle_timeout', idleTimeoutMs: opts.idleTimeoutMs },
-          },
-        );
-      }
-      if (e instanceof BotError) return streaming ? withDetails(e, progress()) : e;
-      if (!streaming) return fromOpenAIError(e);
-      if (e instanceof OpenAI.APIError && !(e instanceof OpenAI.APIConnectionError)) {
-        return withDetails(fromOpenAIError(e), progress());
-      }
-      return new BotError('STREAM_INTERRUPTED', 'the Foundry stream was cut', {
-        cause: e,
-        details: {
-          ...progress(),
-          reason: 'connection_lost',
-          errorName: e instanceof Error ? e.name : typeof e,
-        },
-      });
-    };
-
+    const signal = so.signal !== undefined ? AbortSignal.any([so.signal, watchdog.signal]) : watchdog.signal;
+    const p: TurnProgress = { streaming: false, idleFired: false, partialTextLength: 0 };
     try {
-      const body = buildResponseBody(req);
-      log.debug('foundry.turn.start', {
-        threading: req.thread.mode,
-        inputKind: req.input.kind,
-        agent: req.agent.name,
-      });
-      const auth = await authorization(so.credential, caller);
-      // The agent_reference must be in the FIRST argument: a second-argument `{ body }` would replace the
-      // whole body on a plain client (§1.4 pitfall).
-      const stream = await raceAbort(
-        client.responses.create(body, {
-          headers: { Authorization: auth },
-          signal,
-          ...(so.maxRetries !== undefined ? { maxRetries: so.maxRetries } : {}),
-        }),
-        caller,
-      );
-      streaming = true;
+      const stream = await openTurnStream(client, log, req, so, signal);
+      p.streaming = true;
       const raw = guard<unknown>(stream, opts.idleTimeoutMs, signal, () => {
-        idleFired = true;
+        p.idleFired = true;
         watchdog.abort();
       });
       for await (const ev of toAgentEvents(raw, log)) {
-        if (ev.type === 'turn.started') responseId = ev.responseId;
-        else if (ev.type === 'text.delta') partialTextLength += ev.text.length;
-        else if (ev.type === 'turn.end') {
-          log.info('foundry.turn.end', {
-            responseId: ev.outcome.responseId,
-            status: ev.outcome.status,
-            approvals: ev.outcome.approvals.length,
-            consents: ev.outcome.consents.length,
-            durationMs: Date.now() - startedAt,
-          });
-        }
+        observe(p, ev, log, startedAt);
         yield ev;
       }
     } catch (e) {
-      const err = classify(e);
+      const err = classifyTurnFailure(e, p, so.signal?.aborted === true, opts.idleTimeoutMs);
       log.warn('foundry.turn.failed', {
         code: err.code,
         details: err.details,
@@ -360,29 +344,6 @@ export function createFoundryClient(opts: FoundryClientOptions): FoundryClient {
 
   return {
     streamTurn: (req, so) => streamTurn(req, so),
-
-    async createConversation({ credential, signal }): Promise<string> {
-      try {
-        const auth = await authorization(credential, signal);
-        const conv = await raceAbort(
-          client.conversations.create(
-            {},
-            { headers: { Authorization: auth }, ...(signal !== undefined ? { signal } : {}) },
-          ),
-          signal,
-        );
-        return conv.id;
-      } catch (e) {
-        const err =
-          signal?.aborted === true
-            ? new BotError('STREAM_INTERRUPTED', 'conversation creation aborted by the caller', {
-                cause: e,
-                details: { reason: 'aborted' },
-              })
-            : fromOpenAIError(e);
-        log.warn('foundry.conversation.failed', { code: err.code, details: err.details });
-        throw err;
-      }
-    },
+    createConversation: (o) => createConversation(client, log, o),
   };
 }

@@ -32,7 +32,7 @@ import { BotError } from '../errors';
  * The documented 400 text for a turn sent while approval requests are still open (foundry-protocol.md §6.3,
  * §7.2). Foundry gives this case no error code, so this prefix is the one place a message is inspected.
  */
-export const UNANSWERED_APPROVALS_PREFIX = 'The following MCP approval requests do not have an approval:';
+const UNANSWERED_APPROVALS_PREFIX = 'The following MCP approval requests do not have an approval:';
 
 /** Opaque id tokens as they appear in the unanswered-approvals list (ids are opaque; `mcpr_` is not assumed). */
 const ID_TOKEN = /^[A-Za-z0-9_-]{1,256}$/;
@@ -86,7 +86,7 @@ export function isAbortLike(err: unknown): boolean {
 }
 
 /** Whether `err` comes from `@azure/identity` (a token could not be obtained). */
-export function isIdentityError(err: unknown): boolean {
+function isIdentityError(err: unknown): boolean {
   return (
     err instanceof CredentialUnavailableError ||
     err instanceof IdentityAuthenticationError ||

@@ -2,7 +2,7 @@ import type { TokenCredential } from '@azure/identity';
 
 /**
  * The domain view of a Foundry agent turn: what the relay needs, independent of the wire format
- * (foundry-protocol.md). The parser in `events.ts` turns raw SSE events into these; unknown event and item
+ * (foundry-protocol.md). The parser in `stream-parser.ts` turns raw SSE events into these; unknown event and item
  * types are skipped (logged at debug), never fatal.
  */
 
@@ -78,17 +78,18 @@ export interface TurnOutcome {
   incompleteReason?: string;
 }
 
-/** Events of one streamed turn, in order. The last one is always `turn.end`, or the iterator throws a BotError. */
+/**
+ * Events of one streamed turn, in order. The last one is always `turn.end`, or the iterator throws a BotError.
+ * Consents and approvals are reported in the `turn.end` outcome only.
+ */
 export type AgentEvent =
   | { type: 'turn.started'; responseId: string; conversationId?: string }
   | { type: 'text.delta'; itemId: string; text: string }
   | { type: 'citation'; itemId: string; citation: Citation }
   | { type: 'tool.progress'; call: ToolCall }
-  | { type: 'consent.required'; consent: ConsentRequest }
-  | { type: 'approval.requested'; approval: ApprovalRequest }
   | { type: 'turn.end'; outcome: TurnOutcome };
 
-export interface AgentRef {
+interface AgentRef {
   name: string;
   version?: string;
 }

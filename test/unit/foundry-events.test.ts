@@ -1,5 +1,6 @@
 import { BotError } from '../../src/errors';
-import { outcomeFromResponse, toAgentEvents, toToolError } from '../../src/foundry/events';
+import { toToolError } from '../../src/foundry/items';
+import { toAgentEvents } from '../../src/foundry/stream-parser';
 import type { AgentEvent, TurnOutcome } from '../../src/foundry/types';
 import { createLogger } from '../../src/observability/logger';
 import { iterate, parseSseFixture, readFixture } from '../support/fakes/sse';
@@ -152,18 +153,18 @@ describe('§6.1 plain streamed text turn (verbatim fixture)', () => {
 });
 
 describe('§6.2 consent turn (verbatim fixture)', () => {
-  it('surfaces one consent (added + done deduplicated by link), list-tools progress, and ends incomplete', async () => {
+  it('reports one consent (added + done deduplicated by link), list-tools progress, and ends incomplete', async () => {
     const { out, error } = await run(fixture('6.2-consent-turn.sse'));
     expect(error).toBeUndefined();
     expect(out[0]).toEqual({ type: 'turn.started', responseId: 'resp_C1', conversationId: 'conv_X' });
-    const consents = ofType(out, 'consent.required');
-    expect(consents).toHaveLength(1);
-    expect(consents[0]?.consent).toEqual({
-      itemId: 'oauthreq_10b0f026610e2b76006981547b53d48190840179e52f39a0aa',
-      consentLink: LINK,
-      serverLabel: 'outlook',
-      source: 'item',
-    });
+    expect(endOf(out).consents).toEqual([
+      {
+        itemId: 'oauthreq_10b0f026610e2b76006981547b53d48190840179e52f39a0aa',
+        consentLink: LINK,
+        serverLabel: 'outlook',
+        source: 'item',
+      },
+    ]);
     const progress = ofType(out, 'tool.progress').map((p) => [p.call.itemId, p.call.itemType, p.call.status]);
     expect(progress).toEqual([
       ['mcpl_1', 'mcp_list_tools', 'in_progress'],
@@ -184,7 +185,6 @@ describe('§6.2 consent turn (verbatim fixture)', () => {
       response: { ...last.response, status: 'completed' },
     };
     const { out } = await run(events);
-    expect(ofType(out, 'consent.required')).toHaveLength(1);
     const outcome = endOf(out);
     expect(outcome.status).toBe('completed');
     expect(outcome.consents).toHaveLength(1);
@@ -197,14 +197,14 @@ describe('§6.2 consent turn (verbatim fixture)', () => {
       itemDone,
       terminal('response.incomplete', 8, { id: 'resp_C1', status: 'incomplete' }),
     ]);
-    const consent = ofType(out, 'consent.required')[0]?.consent;
+    expect(endOf(out).consents).toHaveLength(1);
+    const consent = endOf(out).consents[0];
     expect(consent).toEqual({
       itemId: 'oauthreq_10b0f026610e2b76006981547b53d48190840179e52f39a0aa',
       consentLink: LINK,
       source: 'item',
     });
     expect(consent && 'serverLabel' in consent).toBe(false);
-    expect(endOf(out).consents).toHaveLength(1);
   });
 
   it('§11.3 items carrying agent_reference/response_id instead of created_by parse the same', async () => {
@@ -222,7 +222,7 @@ describe('§6.2 consent turn (verbatim fixture)', () => {
       ),
       terminal('response.incomplete', 2, { id: 'resp_C1', status: 'incomplete' }),
     ]);
-    expect(ofType(out, 'consent.required')[0]?.consent.serverLabel).toBe('github');
+    expect(endOf(out).consents[0]?.serverLabel).toBe('github');
   });
 
   it('§11.2 top-level response.oauth_consent_requested together with the item: one consent', async () => {
@@ -242,10 +242,10 @@ describe('§6.2 consent turn (verbatim fixture)', () => {
         output: [consentItem({ server_label: 'outlook' })],
       }),
     ]);
-    const consents = ofType(out, 'consent.required');
-    expect(consents).toHaveLength(1);
-    expect(consents[0]?.consent.source).toBe('event');
-    expect(endOf(out).consents).toHaveLength(1);
+    // The output item wins over the event with the same link.
+    expect(endOf(out).consents).toEqual([
+      { itemId: 'oauthreq_1', consentLink: LINK, serverLabel: 'outlook', source: 'item' },
+    ]);
   });
 
   it('§11.2 top-level response.oauth_consent_requested without any item: consent from the event', async () => {
@@ -254,13 +254,10 @@ describe('§6.2 consent turn (verbatim fixture)', () => {
       { type: 'response.oauth_consent_requested', sequence_number: 1, consent_link: LINK },
       terminal('response.incomplete', 2, { id: 'resp_C1', status: 'incomplete', output: [] }),
     ]);
-    expect(ofType(out, 'consent.required').map((c) => c.consent)).toEqual([
-      { itemId: 'consent_event_1', consentLink: LINK, source: 'event' },
-    ]);
     expect(endOf(out).consents).toEqual([{ itemId: 'consent_event_1', consentLink: LINK, source: 'event' }]);
   });
 
-  it('§6.2 a consent URL inside approval arguments becomes consent.required, not an approval', async () => {
+  it('§6.2 a consent URL inside approval arguments becomes a consent, not an approval', async () => {
     const approval = {
       id: 'mcpr_9',
       type: 'mcp_approval_request',
@@ -274,8 +271,9 @@ describe('§6.2 consent turn (verbatim fixture)', () => {
       done(2, 0, approval),
       terminal('response.completed', 3, { id: 'resp_T', status: 'completed', output: [approval] }),
     ]);
-    expect(ofType(out, 'approval.requested')).toEqual([]);
-    expect(ofType(out, 'consent.required').map((c) => c.consent)).toEqual([
+    const outcome = endOf(out);
+    expect(outcome.approvals).toEqual([]);
+    expect(outcome.consents).toEqual([
       {
         itemId: 'mcpr_9',
         consentLink: 'https://x.consent.azure-apim.net/login?data=1',
@@ -283,9 +281,6 @@ describe('§6.2 consent turn (verbatim fixture)', () => {
         source: 'approval_arguments',
       },
     ]);
-    const outcome = endOf(out);
-    expect(outcome.approvals).toEqual([]);
-    expect(outcome.consents.map((c) => c.source)).toEqual(['approval_arguments']);
   });
 
   it.each(['authorization_url', 'consent_link'])(
@@ -302,7 +297,7 @@ describe('§6.2 consent turn (verbatim fixture)', () => {
         done(1, 0, approval),
         terminal('response.completed', 2, { id: 'r', status: 'completed' }),
       ]);
-      expect(ofType(out, 'consent.required')[0]?.consent.consentLink).toBe('https://h.example/a');
+      expect(endOf(out).consents[0]?.consentLink).toBe('https://h.example/a');
       expect(endOf(out).approvals).toEqual([]);
     },
   );
@@ -447,17 +442,15 @@ describe('§11.5 mcp_call.error string vs object forms', () => {
 });
 
 describe('§6.3 approval turn (verbatim fixtures)', () => {
-  it('initial: one approval.requested with parsed arguments; outcome completed with the approval', async () => {
+  it('initial: one approval with parsed arguments; outcome completed with the approval', async () => {
     const { out, error } = await run(fixture('6.3-approval-turn.sse'));
     expect(error).toBeUndefined();
-    const approvals = ofType(out, 'approval.requested');
-    expect(approvals.map((a) => a.approval)).toEqual([
+    const outcome = endOf(out);
+    expect(outcome.approvals).toEqual([
       { requestId: 'mcpr_1', serverLabel: 'github', toolName: 'get_me', argumentsJson: '{}', arguments: {} },
     ]);
-    const outcome = endOf(out);
     expect(outcome.status).toBe('completed');
     expect(outcome.responseId).toBe('resp_P1');
-    expect(outcome.approvals.map((a) => a.requestId)).toEqual(['mcpr_1']);
     expect(outcome.toolCalls.map((t) => [t.itemType, t.status])).toEqual([['mcp_list_tools', 'completed']]);
   });
 
@@ -486,7 +479,7 @@ describe('§6.3 approval turn (verbatim fixtures)', () => {
     ]);
   });
 
-  it('several approval requests in one response are all surfaced', async () => {
+  it('several approval requests in one response are all reported', async () => {
     const a = (id: string): Ev => ({
       id,
       type: 'mcp_approval_request',
@@ -500,11 +493,11 @@ describe('§6.3 approval turn (verbatim fixtures)', () => {
       done(2, 1, a('mcpr_2')),
       terminal('response.completed', 3, { id: 'r', status: 'completed' }),
     ]);
-    expect(ofType(out, 'approval.requested').map((e) => e.approval.requestId)).toEqual(['mcpr_1', 'mcpr_2']);
+    expect(endOf(out).approvals.map((x) => x.requestId)).toEqual(['mcpr_1', 'mcpr_2']);
     expect(endOf(out).approvals.map((x) => x.arguments)).toEqual([{ title: 'Bug' }, { title: 'Bug' }]);
   });
 
-  it('an approval only present in the terminal output is still surfaced before turn.end', async () => {
+  it('an approval only present in the terminal output is reported in the outcome', async () => {
     const a = {
       id: 'mcpr_5',
       type: 'mcp_approval_request',
@@ -516,7 +509,8 @@ describe('§6.3 approval turn (verbatim fixtures)', () => {
       created('r'),
       terminal('response.completed', 1, { id: 'r', status: 'completed', output: [a] }),
     ]);
-    expect(out.map((e) => e.type)).toEqual(['turn.started', 'approval.requested', 'turn.end']);
+    expect(out.map((e) => e.type)).toEqual(['turn.started', 'turn.end']);
+    expect(endOf(out).approvals.map((x) => x.requestId)).toEqual(['mcpr_5']);
   });
 
   it('approval with invalid JSON arguments keeps the string and leaves arguments undefined', async () => {
@@ -532,7 +526,7 @@ describe('§6.3 approval turn (verbatim fixtures)', () => {
       done(1, 0, a),
       terminal('response.completed', 2, { id: 'r', status: 'completed' }),
     ]);
-    const approval = ofType(out, 'approval.requested')[0]?.approval;
+    const approval = endOf(out).approvals[0];
     expect(approval?.argumentsJson).toBe('{"title": "unterminated');
     expect(approval?.arguments).toBeUndefined();
   });
@@ -722,26 +716,5 @@ describe('robustness', () => {
       delta(2, 'x', 'late'),
     ]);
     expect(out.map((e) => e.type)).toEqual(['turn.started', 'turn.end']);
-  });
-});
-
-describe('outcomeFromResponse (non-streamed JSON)', () => {
-  it('reads the §5 example object', () => {
-    const outcome = outcomeFromResponse(JSON.parse(readFixture('5-response-completed.json.txt')));
-    expect(outcome).toEqual({
-      status: 'completed',
-      responseId: 'resp_68b7c0a1b2c3819e9f8e7d6c5b4a3210',
-      conversationId: 'conv_61a37b3058e19aab00f2sPt5yfJe074bd5kgTntiOeCG9BRhZK',
-      text: 'Paris is the largest city in France.',
-      citations: [],
-      consents: [],
-      approvals: [],
-      toolCalls: [],
-    });
-  });
-
-  it('maps cancelled to failed and rejects a malformed object', () => {
-    expect(outcomeFromResponse({ id: 'r', status: 'cancelled', output: [] }).status).toBe('failed');
-    expect(() => outcomeFromResponse({ status: 'completed' })).toThrow(BotError);
   });
 });
