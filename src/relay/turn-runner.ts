@@ -1,11 +1,10 @@
 import type { TokenCredential } from '@azure/identity';
 import { BotError, isBotError } from '../errors';
-import type { Thread, TurnInput, TurnOutcome } from '../foundry/types';
+import type { ApprovalDecision, Thread, TurnInput, TurnOutcome } from '../foundry/types';
 import { newCorrelationId, type Logger } from '../observability/logger';
 import type { RelayContext } from './context';
 import type { Actor, ApprovalBatch, ConsentRecord, FinalAnswer } from './model';
 import type { AnswerStream, ConversationIO } from './ports';
-import { decisionsOf } from './approvals/view';
 import { TEXT } from './texts';
 import type { ThreadStore } from './thread-store';
 
@@ -15,7 +14,7 @@ export const MAX_ROUNDS = 8;
 /** What a Foundry turn sends: the user's message, or the continuation of a card. */
 export type TurnKind =
   | { kind: 'message'; text: string }
-  | { kind: 'approvals'; batch: ApprovalBatch }
+  | { kind: 'approvals'; batch: ApprovalBatch; decisions: ApprovalDecision[] }
   | { kind: 'consent'; record: ConsentRecord };
 
 /** Where a turn runs and as whom. */
@@ -35,6 +34,9 @@ interface Streamed {
   /** The answer as far as it got (the final text and citations once the response ended). */
   partial: Omit<FinalAnswer, 'note' | 'correlationId'>;
 }
+
+/** Runs a turn and what follows it (the turn loop's `run`); handed to card continuations as a parameter. */
+export type RunTurn = (scope: TurnScope, what: TurnKind, round: number) => Promise<void>;
 
 /**
  * How one Foundry response ended. The runner streamed whatever text came and saved the response id; it
@@ -155,7 +157,7 @@ export class TurnRunner {
       case 'message':
         return { kind: 'text', text: what.text };
       case 'approvals':
-        return { kind: 'approvals', decisions: decisionsOf(what.batch) };
+        return { kind: 'approvals', decisions: what.decisions };
       case 'consent':
         // previous_response mode re-sends the user's text; conversation mode re-runs the conversation (§6.2).
         return this.ctx.settings.threading === 'previous_response' && what.record.pendingText !== undefined

@@ -11,7 +11,7 @@ import type { Actor, ApprovalBatch } from '../model';
 import type { ConversationIO } from '../ports';
 import type { ThreadLease } from '../thread-lease';
 import type { ThreadStore } from '../thread-store';
-import type { TurnKind, TurnScope } from '../turn-runner';
+import type { RunTurn, TurnScope } from '../turn-runner';
 import type { ApprovalCardView } from '../views';
 import { approvalView, closeBatch, decisionsOf } from './view';
 
@@ -22,9 +22,6 @@ import { approvalView, closeBatch, decisionsOf } from './view';
  * next message denies whatever Foundry still waits for (denyOrphans). Well under the 5-minute bound of DUR-01.
  */
 const SUBMITTING_ORPHAN_MS = 2 * 60_000;
-
-/** Runs a continuation turn (the turn loop's `run`), handed in so this flow does not depend on the loop. */
-export type RunTurn = (scope: TurnScope, what: TurnKind, round: number) => Promise<void>;
 
 /**
  * The approval flow around Foundry: opening a batch for an `mcp_approval_request` response, continuing with
@@ -95,7 +92,7 @@ export class ApprovalFlow {
       await this.threads.clearPendingApprovals(batch.threadKey, batch.batchId);
       const credential = await this.ctx.identity.credentialFor(batch.requester, batch.conversation.tenantId);
       const scope = { io, key: batch.threadKey, requester: batch.requester, credential, signal };
-      await run(scope, { kind: 'approvals', batch }, batch.round);
+      await run(scope, { kind: 'approvals', batch, decisions: decisionsOf(batch) }, batch.round);
       const after = (await this.ctx.store.get<ApprovalBatch>(approvalKey(batch.batchId)))?.value;
       // The card leaves "Sending to the agent…" only once Foundry has answered (CARD-08).
       if (after?.state === 'submitting') await this.mark(batch.batchId, 'submitted', io);
