@@ -1,4 +1,4 @@
-// Azure resources for the Foundry Agent Teams bot (the "dev" Toolkit environment; see teamsapp.yml and
+// Azure resources for the Foundry Agent Teams bot (the "dev" Toolkit environment; see m365agents.yml and
 // docs/deploy.md). Deployed into AZURE_RESOURCE_GROUP_NAME by the Toolkit's arm/deploy action.
 //
 // What it creates:

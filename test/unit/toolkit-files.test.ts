@@ -1,5 +1,5 @@
 /**
- * The Microsoft 365 Agents Toolkit project files: teamsapp*.yml, env/*, aad.manifest.json and infra/*.bicep.
+ * The Microsoft 365 Agents Toolkit project files: m365agents*.yml, env/*, aad.manifest.json and infra/*.bicep.
  * Nothing here can be provisioned offline, so the checks are the ones the Toolkit itself makes before it
  * touches the cloud, plus consistency between the files:
  * - each yml validates against the yaml schema bundled in atk (the same ajv setup atk's own Validator uses);
@@ -32,9 +32,9 @@ type ProjectYml = { version: string; environmentFolderPath?: string } & Partial<
 
 /** The three profiles and the env file each one reads. */
 const PROFILES = [
-  { file: 'teamsapp.yml', env: 'dev' },
-  { file: 'teamsapp.local.yml', env: 'local' },
-  { file: 'teamsapp.testtool.yml', env: 'playground' },
+  { file: 'm365agents.yml', env: 'dev' },
+  { file: 'm365agents.local.yml', env: 'local' },
+  { file: 'm365agents.playground.yml', env: 'playground' },
 ] as const;
 
 /** Action list of the v1.12 yaml schema, used only if atk (which ships the schema) is not installed. */
@@ -229,7 +229,7 @@ describe('profiles', () => {
   });
 
   it('dev provisions in the required order and deploys to App Service', () => {
-    const { doc } = loadYml('teamsapp.yml');
+    const { doc } = loadYml('m365agents.yml');
     const uses = (doc.provision ?? []).map((a) => a.uses);
     const order = [
       'teamsApp/create',
@@ -252,14 +252,14 @@ describe('profiles', () => {
   });
 
   it('local registers a client-secret bot at the tunnel endpoint; playground provisions nothing', () => {
-    const local = loadYml('teamsapp.local.yml').doc;
+    const local = loadYml('m365agents.local.yml').doc;
     const uses = (local.provision ?? []).map((a) => a.uses);
     expect(uses).toEqual(
       expect.arrayContaining(['botAadApp/create', 'aadApp/create', 'aadApp/update', 'botFramework/create']),
     );
     const bf = local.provision?.find((a) => a.uses === 'botFramework/create');
     expect(bf?.with?.['messagingEndpoint']).toBe('${{BOT_ENDPOINT}}/api/messages');
-    const playground = loadYml('teamsapp.testtool.yml').doc;
+    const playground = loadYml('m365agents.playground.yml').doc;
     expect(playground.provision).toBeUndefined();
     const write = playground.deploy?.find((a) => a.uses === 'file/createOrUpdateEnvironmentFile');
     expect(write?.with?.['target']).toBe('./.localConfigs.playground');
