@@ -5,7 +5,8 @@ import { startEmulator, type EmulatorOptions } from './server';
  * CLI entry (`npm run emulator` → node dist/emulator/main.js). Environment:
  * EMULATOR_PORT (default 0 = a free port), EMULATOR_SCENARIO (path to a scenario JSON file),
  * EMULATOR_TENANT_ID, EMULATOR_PROJECT, EMULATOR_PUBLIC_BASE_URL, EMULATOR_CONSENT_LINK_BASE,
- * EMULATOR_VERBOSE=1 (log each request).
+ * EMULATOR_IDENTITY_HEADER (fixed managed-identity header, e.g. for the VS Code tasks), EMULATOR_VERBOSE=1
+ * (log each request).
  */
 async function main(): Promise<void> {
   const env = process.env;
@@ -19,6 +20,7 @@ async function main(): Promise<void> {
   if (env['EMULATOR_PROJECT']) opts.project = env['EMULATOR_PROJECT'];
   if (env['EMULATOR_PUBLIC_BASE_URL']) opts.publicBaseUrl = env['EMULATOR_PUBLIC_BASE_URL'];
   if (env['EMULATOR_CONSENT_LINK_BASE']) opts.consentLinkBase = env['EMULATOR_CONSENT_LINK_BASE'];
+  if (env['EMULATOR_IDENTITY_HEADER']) opts.identityHeader = env['EMULATOR_IDENTITY_HEADER'];
   if (env['EMULATOR_VERBOSE'] === '1') opts.log = (line) => console.log(line);
 
   const emu = await startEmulator(opts);

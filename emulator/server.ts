@@ -5,6 +5,7 @@ import type { Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
+import { AgentsApi } from './agents-api';
 import { consentDonePage, consentNotFoundPage, consentPage } from './consent-page';
 import { Exchange, newLogEntry } from './exchange';
 import { FaultSchema } from './faults';
@@ -51,6 +52,8 @@ export interface EmulatorOptions {
   authorityPort?: number;
   /** App registrations allowed to do on-behalf-of; default the emulator's SSO app (obo.ts DEFAULT_OBO_CLIENT). */
   oboClients?: OboClient[];
+  /** IDENTITY_HEADER secret of the managed-identity endpoint; default random (fixed values suit VS Code tasks). */
+  identityHeader?: string;
 }
 
 export interface RunningEmulator {
@@ -114,7 +117,7 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Running
   const log = opts.log ?? ((): void => undefined);
   const sockets = new Set<Socket>();
   const abort = new AbortController();
-  const identityHeader = randomBytes(24).toString('hex');
+  const identityHeader = opts.identityHeader ?? randomBytes(24).toString('hex');
 
   const server = createServer();
   server.on('connection', (s: Socket) => {
@@ -175,6 +178,8 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Running
     },
   });
 
+  const agents = new AgentsApi({ state, authority });
+
   async function consentRoute(x: Exchange, token: string): Promise<void> {
     const t = state.consentTokens.get(token);
     if (!t) return x.html(404, consentNotFoundPage());
@@ -206,6 +211,7 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Running
     const bad = (message: string): void => x.json(400, { ok: false, error: message });
     if (method === 'POST' && path === '/reset') {
       state.reset();
+      agents.reset();
       state.scenario = initialScenario;
       runtimeSettings = {};
       return x.json(200, { ok: true });
@@ -316,6 +322,8 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Running
       return x.json(r.status, r.body);
     }
     if (path.startsWith(`${apiPrefix}/`)) return api.handle(x, path.slice(apiPrefix.length));
+    if (path === `${projectPrefix}/agents` || path.startsWith(`${projectPrefix}/agents/`))
+      return agents.handle(x, path.slice(projectPrefix.length));
     if (path.startsWith('/api/projects/')) {
       return x.error({
         status: 404,

@@ -1,10 +1,10 @@
-// Azure resources for the Foundry Agent Teams bot (the "dev" Toolkit environment; see teamsapp.yml and
+// Azure resources for the Foundry Agent Teams bot (the "dev" Toolkit environment; see m365agents.yml and
 // docs/deploy.md). Deployed into AZURE_RESOURCE_GROUP_NAME by the Toolkit's arm/deploy action.
 //
 // What it creates:
 //   - a user-assigned managed identity: the bot's identity for Bot Framework (msaAppType UserAssignedMSI),
 //     for Azure Blob Storage and, in FOUNDRY_AUTH=app mode, for Azure AI Foundry. No client secret exists.
-//   - a Linux App Service plan + Web App (Node 20 LTS) running the bot with that identity;
+//   - a Linux App Service plan + Web App (Node 22 LTS) running the bot with that identity;
 //   - a storage account with the `botstate` container (conversation state, pending approvals/consents),
 //     Storage Blob Data Contributor for the identity, shared-key access off;
 //   - the Azure Bot registration with the Teams channel (botRegistration/azurebot.bicep);
@@ -153,7 +153,7 @@ resource webApp 'Microsoft.Web/sites@2023-12-01' = {
     httpsOnly: true
     keyVaultReferenceIdentity: identity.id
     siteConfig: {
-      linuxFxVersion: 'NODE|20-lts'
+      linuxFxVersion: 'NODE|22-lts'
       appCommandLine: 'npm start'
       alwaysOn: true
       http20Enabled: true

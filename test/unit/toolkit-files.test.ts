@@ -1,5 +1,5 @@
 /**
- * The Microsoft 365 Agents Toolkit project files: teamsapp*.yml, env/*, aad.manifest.json and infra/*.bicep.
+ * The Microsoft 365 Agents Toolkit project files: m365agents*.yml, env/*, aad.manifest.json and infra/*.bicep.
  * Nothing here can be provisioned offline, so the checks are the ones the Toolkit itself makes before it
  * touches the cloud, plus consistency between the files:
  * - each yml validates against the yaml schema bundled in atk (the same ajv setup atk's own Validator uses);
@@ -30,11 +30,12 @@ interface Action {
 type Lifecycle = 'provision' | 'deploy' | 'publish';
 type ProjectYml = { version: string; environmentFolderPath?: string } & Partial<Record<Lifecycle, Action[]>>;
 
-/** The three profiles and the env file each one reads. */
+/** The profiles and the env file each one reads (atk's resolution: test/integration/toolkit-profiles.test.ts). */
 const PROFILES = [
-  { file: 'teamsapp.yml', env: 'dev' },
-  { file: 'teamsapp.local.yml', env: 'local' },
-  { file: 'teamsapp.testtool.yml', env: 'playground' },
+  { file: 'm365agents.yml', env: 'dev' },
+  { file: 'm365agents.yml', env: 'prod' },
+  { file: 'm365agents.local.yml', env: 'local' },
+  { file: 'm365agents.playground.yml', env: 'playground' },
 ] as const;
 
 /** Action list of the v1.12 yaml schema, used only if atk (which ships the schema) is not installed. */
@@ -62,6 +63,9 @@ const IMPLICIT_OUTPUTS: Record<string, string[]> = {
   'teamsApp/create': ['TEAMS_APP_TENANT_ID'],
   'aadApp/update': ['AAD_APP_ACCESS_AS_USER_PERMISSION_ID'],
 };
+
+/** Settings @azure/identity reads from the environment itself (ManagedIdentityCredential, App Service style). */
+const AZURE_SDK_ENV = new Set(['IDENTITY_ENDPOINT', 'IDENTITY_HEADER']);
 
 const GENERATED_MARKER = '# Generated during provision';
 
@@ -203,11 +207,12 @@ describe.each(PROFILES)('$file', ({ file, env }) => {
     const config = read('src', 'config', 'config.ts');
     const writers = actions.filter((x) => x.uses === 'file/createOrUpdateEnvironmentFile');
     // In Azure the settings are the web app's (infra/azure.bicep); locally a .localConfigs file.
-    expect(writers).toHaveLength(env === 'dev' ? 0 : 1);
+    expect(writers).toHaveLength(env === 'dev' || env === 'prod' ? 0 : 1);
     for (const a of writers) {
       const envs = Object.keys(a.with?.['envs'] ?? {});
       expect(envs.length).toBeGreaterThan(0);
-      for (const k of envs) expect(`${k}: ${config.includes(`${k}:`)}`).toBe(`${k}: true`);
+      for (const k of envs.filter((e) => !AZURE_SDK_ENV.has(e)))
+        expect(`${k}: ${config.includes(`${k}:`)}`).toBe(`${k}: true`);
     }
   });
 });
@@ -229,7 +234,7 @@ describe('profiles', () => {
   });
 
   it('dev provisions in the required order and deploys to App Service', () => {
-    const { doc } = loadYml('teamsapp.yml');
+    const { doc } = loadYml('m365agents.yml');
     const uses = (doc.provision ?? []).map((a) => a.uses);
     const order = [
       'teamsApp/create',
@@ -252,14 +257,14 @@ describe('profiles', () => {
   });
 
   it('local registers a client-secret bot at the tunnel endpoint; playground provisions nothing', () => {
-    const local = loadYml('teamsapp.local.yml').doc;
+    const local = loadYml('m365agents.local.yml').doc;
     const uses = (local.provision ?? []).map((a) => a.uses);
     expect(uses).toEqual(
       expect.arrayContaining(['botAadApp/create', 'aadApp/create', 'aadApp/update', 'botFramework/create']),
     );
     const bf = local.provision?.find((a) => a.uses === 'botFramework/create');
     expect(bf?.with?.['messagingEndpoint']).toBe('${{BOT_ENDPOINT}}/api/messages');
-    const playground = loadYml('teamsapp.testtool.yml').doc;
+    const playground = loadYml('m365agents.playground.yml').doc;
     expect(playground.provision).toBeUndefined();
     const write = playground.deploy?.find((a) => a.uses === 'file/createOrUpdateEnvironmentFile');
     expect(write?.with?.['target']).toBe('./.localConfigs.playground');
@@ -281,9 +286,15 @@ describe('profiles', () => {
 describe('env/', () => {
   const committed = readdirSync(join(ROOT, 'env')).filter((f) => !f.endsWith('.user'));
 
-  it('holds the three environments and samples of the secret files', () => {
+  it('holds the four environments and samples of the secret files', () => {
     expect(committed).toEqual(
-      expect.arrayContaining(['.env.dev', '.env.local', '.env.playground', '.env.dev.user.sample']),
+      expect.arrayContaining([
+        '.env.dev',
+        '.env.prod',
+        '.env.local',
+        '.env.playground',
+        '.env.dev.user.sample',
+      ]),
     );
   });
 
@@ -424,7 +435,9 @@ describe('infra/', () => {
     const config = read('src', 'config', 'config.ts');
     for (const k of Object.keys(settings).filter((s) => !/^(WEBSITE|SCM)_/.test(s)))
       expect(`${k}: ${config.includes(`${k}:`)}`).toBe(`${k}: true`);
-    expect(bicep).toContain("linuxFxVersion: 'NODE|20-lts'");
+    // Node 20 reached end of life in April 2026: App Service runs Node 22 LTS (the code also runs on 20).
+    expect(bicep).toContain("linuxFxVersion: 'NODE|22-lts'");
+    expect(bicep).not.toMatch(/NODE\|20|Node 20/);
     expect(bicep).toContain("'ba92f5b4-2d11-453d-a403-e96b0029c9fe'"); // Storage Blob Data Contributor
     expect(bicep).toContain("param stateContainerName string = 'botstate'");
     expect(bicep).toMatch(
