@@ -11,7 +11,7 @@ import { FOUNDRY_SCOPE } from './types';
  */
 
 /** `require_approval` of an MCP tool: a string, or per-tool filters (foundry-protocol.md §6.4). */
-export type RequireApproval =
+type RequireApproval =
   'always' | 'never' | { always?: { tool_names?: string[] }; never?: { tool_names?: string[] } };
 
 export interface McpToolDefinition {
