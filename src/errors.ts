@@ -28,6 +28,7 @@ export type BotErrorCode =
   | 'FOUNDRY_BUSY'
   | 'FOUNDRY_FAILED'
   | 'STREAM_INTERRUPTED'
+  | 'ANSWER_NOT_DELIVERED'
   | 'IDENTITY_UNAVAILABLE'
   | 'STORAGE_CONFLICT'
   | 'SHUTTING_DOWN'
@@ -88,6 +89,7 @@ const USER_TEXT: Record<BotErrorCode, string> = {
   FOUNDRY_BUSY: 'The agent is still working on your last message.',
   FOUNDRY_FAILED: 'The agent ran into a problem while answering.',
   STREAM_INTERRUPTED: 'The answer was interrupted.',
+  ANSWER_NOT_DELIVERED: 'The answer could not be delivered to Teams.',
   IDENTITY_UNAVAILABLE: 'Your sign-in could not be completed. Please sign in again.',
   STORAGE_CONFLICT: 'Something changed at the same time. Please try again.',
   SHUTTING_DOWN: 'The bot is restarting. Please send your message again in a moment.',
@@ -108,6 +110,7 @@ export function isRetryable(code: BotErrorCode): boolean {
     case 'FOUNDRY_UNANSWERED_APPROVALS':
     case 'FOUNDRY_BUSY':
     case 'STREAM_INTERRUPTED':
+    case 'ANSWER_NOT_DELIVERED':
     case 'STORAGE_CONFLICT':
     case 'SHUTTING_DOWN':
     case 'INTERNAL':
