@@ -134,7 +134,8 @@ export function defineRelayFlows(threading: Threading): void {
         expect(entity.additionalType).toEqual(['AIGeneratedContent']);
         expect(entity.citation?.map((c) => c.position)).toEqual([1, 2]);
         expect(entity.citation?.[0]?.appearance.url).toMatch(/^https:\/\/learn\.microsoft\.com\//);
-        expect(a.channelData?.['feedbackLoopEnabled']).toBe(true);
+        expect(a.channelData?.['feedbackLoop']).toEqual({ type: 'default' });
+        expect(a.channelData?.['feedbackLoopEnabled']).toBeUndefined();
         expect(a.text).toContain('[1]');
       });
 

@@ -185,7 +185,10 @@ describe('Bot Connector resilience', () => {
   it('RES-07 a 500 or 502 on the final POST is not retried (it may have been created)', async () => {
     h.connector.script({ method: 'POST', kind: 'message', respond: ConnectorErrors.internal() });
     const a = await say('hello', 'groupChat');
-    expect(h.connector.messages(a.conversationId).map((p) => p.status)).toEqual([500]);
+    // The answer is not re-posted; the user gets the error card instead (TEAMS-10).
+    const posts = h.connector.messages(a.conversationId);
+    expect(posts.map((p) => p.status)).toEqual([500, 201]);
+    expect(cardOf(posts[1] as RecordedRequest)).toBeDefined();
     h.connector.script({ method: 'POST', kind: 'message', respond: ConnectorErrors.badGateway() });
     const b = await say('/help', 'groupChat');
     // The card is not re-posted; the user may get the generic "something went wrong" text instead.
