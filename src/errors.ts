@@ -28,6 +28,7 @@ export type BotErrorCode =
   | 'FOUNDRY_BUSY'
   | 'FOUNDRY_FAILED'
   | 'STREAM_INTERRUPTED'
+  | 'ANSWER_NOT_DELIVERED'
   | 'IDENTITY_UNAVAILABLE'
   | 'SHUTTING_DOWN'
   | 'INTERNAL';
@@ -87,6 +88,7 @@ const USER_TEXT: Record<BotErrorCode, string> = {
   FOUNDRY_BUSY: 'The agent is still working on your last message.',
   FOUNDRY_FAILED: 'The agent ran into a problem while answering.',
   STREAM_INTERRUPTED: 'The answer was interrupted.',
+  ANSWER_NOT_DELIVERED: 'The answer could not be delivered to Teams.',
   IDENTITY_UNAVAILABLE: 'Your sign-in could not be completed. Please sign in again.',
   SHUTTING_DOWN: 'The bot is restarting. Please send your message again in a moment.',
   INTERNAL: 'Something went wrong on our side.',
@@ -106,6 +108,7 @@ export function isRetryable(code: BotErrorCode): boolean {
     case 'FOUNDRY_UNANSWERED_APPROVALS':
     case 'FOUNDRY_BUSY':
     case 'STREAM_INTERRUPTED':
+    case 'ANSWER_NOT_DELIVERED':
     case 'SHUTTING_DOWN':
     case 'INTERNAL':
       return true;

@@ -1,7 +1,7 @@
 import { BotError, isBotError, isRetryable, userMessageFor, type BotErrorCode } from '../errors';
 import { newCorrelationId, type Logger } from '../observability/logger';
 import type { FinalAnswer } from './model';
-import type { AnswerStream, ConversationIO } from './ports';
+import type { AnswerStream, ConversationIO, StreamOutcome } from './ports';
 import type { CardView, InvokeAnswer, NoticeCardView, Refusal } from './views';
 
 /**
@@ -50,18 +50,40 @@ export async function reportFailure(
 }
 
 /**
+ * A final answer Teams did not take is never silent (finish → `failed`): the error card with the turn's
+ * reference id, and Retry where there is a message to send again (docs/real-services.md, Teams).
+ */
+export async function reportUndelivered(
+  io: ConversationIO,
+  log: Logger,
+  outcome: StreamOutcome,
+  correlationId: string,
+  retryText: string | undefined,
+): Promise<void> {
+  if (outcome !== 'failed') return;
+  log.error('turn.answer_not_delivered', { correlationId });
+  try {
+    await io.sendCard(errorCard('ANSWER_NOT_DELIVERED', correlationId, retryText));
+  } catch (err) {
+    log.error('turn.error_not_delivered', { correlationId, err });
+  }
+}
+
+/**
  * Ends a turn that failed: text already streamed is kept and marked interrupted (a drain also tells the user
  * to send again); without text the stream is closed and the error card shown.
  */
 export async function finishOrError(
   io: ConversationIO,
+  log: Logger,
   answer: AnswerStream,
   code: BotErrorCode,
   partial: Omit<FinalAnswer, 'note'> & { correlationId: string },
   retryText: string | undefined,
 ): Promise<void> {
   if (partial.text.length > 0) {
-    await answer.finish({ ...partial, note: 'interrupted' });
+    const outcome = await answer.finish({ ...partial, note: 'interrupted' });
+    await reportUndelivered(io, log, outcome, partial.correlationId, retryText);
     if (code === 'SHUTTING_DOWN') await io.sendText(userMessageFor('SHUTTING_DOWN'));
     return;
   }

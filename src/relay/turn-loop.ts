@@ -4,7 +4,7 @@ import type { TurnInfo } from './api';
 import type { ApprovalFlow } from './approvals/flow';
 import { declinedTool, type ConsentFlow } from './consent/flow';
 import type { RelayContext } from './context';
-import { finishOrError, reportFailure } from './failures';
+import { finishOrError, reportFailure, reportUndelivered } from './failures';
 import { threadKey } from './keys';
 import type { ConversationIO } from './ports';
 import type { PendingWork } from './pending';
@@ -66,11 +66,11 @@ export class TurnLoop {
     if (what.kind === 'consent') await this.consent.settle(what.record, result.outcome, scope.io);
     switch (result.kind) {
       case 'needs_consent':
-        await this.finishBefore(result, TEXT.signInNeeded);
+        await this.finishBefore(scope, result, TEXT.signInNeeded);
         await this.consent.open(scope, result.outcome, what, round);
         return;
       case 'needs_approval':
-        await this.finishBefore(result, TEXT.approvalNeeded);
+        await this.finishBefore(scope, result, TEXT.approvalNeeded);
         if (round >= MAX_ROUNDS) await scope.io.sendText(TEXT.approvalLoop);
         else await this.approvals.open(scope, result.outcome, round);
         return;
@@ -80,9 +80,10 @@ export class TurnLoop {
   };
 
   /** Text streamed before a card stays as a message; without text the stream closes with `note`. */
-  private async finishBefore(result: Ended, note: string): Promise<void> {
-    if (result.partial.text.length > 0) await result.answer.finish(result.partial);
-    else await result.answer.abandon(note);
+  private async finishBefore(scope: TurnScope, result: Ended, note: string): Promise<void> {
+    if (result.partial.text.length === 0) return result.answer.abandon(note);
+    const outcome = await result.answer.finish(result.partial);
+    await reportUndelivered(scope.io, this.ctx.log, outcome, result.correlationId, undefined);
   }
 
   private async answered(scope: TurnScope, what: TurnKind, result: Ended): Promise<void> {
@@ -94,7 +95,12 @@ export class TurnLoop {
       return;
     }
     const truncated = outcome.status === 'incomplete' && outcome.incompleteReason;
-    await answer.finish({ ...partial, ...(truncated ? { note: 'truncated' as const } : {}) });
+    const delivered = await answer.finish({
+      ...partial,
+      ...(truncated ? { note: 'truncated' as const } : {}),
+    });
+    const retryText = what.kind === 'message' ? what.text : undefined;
+    await reportUndelivered(scope.io, this.ctx.log, delivered, result.correlationId, retryText);
   }
 
   private async failed(scope: TurnScope, what: TurnKind, round: number, result: Failed): Promise<void> {
@@ -112,6 +118,7 @@ export class TurnLoop {
     const retryText = what.kind === 'message' ? what.text : undefined;
     await finishOrError(
       scope.io,
+      this.ctx.log,
       answer,
       error.code,
       { ...result.partial, correlationId: result.correlationId },

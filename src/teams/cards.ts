@@ -18,7 +18,11 @@ import noticeTemplate from './templates/notice.json';
  *   Actions "Backward compatibility"); the Submit data keeps the verb so the bot treats both alike (CARD-07);
  * - group chats and channels get `refresh.userIds` so Teams refreshes the requester into the actionable view
  *   (user-specific views; at most 60 ids);
- * - text that comes from Foundry or users is markdown-escaped, so a tool argument cannot smuggle in a link;
+ * - text that comes from Foundry or users (tool names, arguments, people's names) goes into `TextRun`s of a
+ *   `RichTextBlock`, which no client renders as markdown: a tool argument cannot smuggle in a link, and there
+ *   are no markdown escapes for Teams mobile to show as literal backslashes (docs/real-services.md, Teams);
+ * - buttons sit in `ActionSet`s in the body, and Approve / Deny carry a `tooltip` naming the tool (screen
+ *   readers);
  * - a size guard keeps every card far below Teams' ~80 KB message guidance (reliability-plan §2.7).
  */
 export type AdaptiveCardJson = Record<string, unknown> & { type: 'AdaptiveCard'; version: string };
@@ -34,20 +38,22 @@ export interface RenderOptions {
 
 const defaultTime = (ms: number): string => new Date(ms).toISOString().slice(11, 16) + ' UTC';
 
-/** Escapes the markdown Adaptive Cards honour in TextBlock/FactSet text. */
-function escapeMarkdown(s: string): string {
-  return s.replace(/([\\`*_[\]()#+\-!>~|<])/g, '\\$1');
-}
-
 function expand(template: object, data: Record<string, unknown>): AdaptiveCardJson {
   const t = new ACData.Template(template);
   return t.expand({ $root: data }) as AdaptiveCardJson;
 }
 
-/** Adds Action.Submit fallbacks to every Action.Execute and drops empty action arrays. */
+/** An element the templating left without anything to show (an ActionSet whose actions all dropped out). */
+function isEmptyActionSet(node: unknown): boolean {
+  const o = node as Record<string, unknown> | null;
+  return o?.['type'] === 'ActionSet' && (!Array.isArray(o['actions']) || o['actions'].length === 0);
+}
+
+/** Adds Action.Submit fallbacks to every Action.Execute and drops empty action arrays and ActionSets. */
 function finish(card: AdaptiveCardJson, opts: RenderOptions): AdaptiveCardJson {
   const visit = (node: unknown): void => {
     if (Array.isArray(node)) {
+      for (let i = node.length - 1; i >= 0; i--) if (isEmptyActionSet(node[i])) node.splice(i, 1);
       node.forEach(visit);
       return;
     }
@@ -55,7 +61,12 @@ function finish(card: AdaptiveCardJson, opts: RenderOptions): AdaptiveCardJson {
     const o = node as Record<string, unknown>;
     if (o['type'] === 'Action.Execute' && typeof o['verb'] === 'string') {
       const data = (o['data'] ?? {}) as Record<string, unknown>;
-      o['fallback'] = { type: 'Action.Submit', title: o['title'], data: { ...data, verb: o['verb'] } };
+      o['fallback'] = {
+        type: 'Action.Submit',
+        title: o['title'],
+        ...(o['tooltip'] !== undefined ? { tooltip: o['tooltip'] } : {}),
+        data: { ...data, verb: o['verb'] },
+      };
     }
     for (const [k, v] of Object.entries(o)) {
       if (k === 'fallback') continue;
@@ -90,7 +101,12 @@ const ARGUMENT_DETAIL = [
   { value: 80, lines: 8, pretty: 600 },
   { value: 40, lines: 4, pretty: 0 },
   { value: 24, lines: 2, pretty: 0 },
+  { value: 16, lines: 1, pretty: 0 },
+  { value: 0, lines: 0, pretty: 0 },
 ] as const;
+
+/** Arguments too long for the card: the Show details toggle is left out. */
+const TOO_LONG = '(too long to show here)';
 
 function cut(s: string, max: number): string {
   return s.length > max ? `${s.slice(0, Math.max(0, max - 1))}…` : s;
@@ -110,8 +126,7 @@ function approval(view: ApprovalCardView, opts: RenderOptions): AdaptiveCardJson
               argumentLines: i.argumentLines
                 .slice(0, detail.lines)
                 .map((l) => ({ key: l.key, value: cut(l.value, detail.value) })),
-              argumentsPretty:
-                detail.pretty > 0 ? cut(i.argumentsPretty, detail.pretty) : '(too long to show here)',
+              argumentsPretty: detail.pretty > 0 ? cut(i.argumentsPretty, detail.pretty) : TOO_LONG,
             })),
           };
     try {
@@ -125,7 +140,7 @@ function approval(view: ApprovalCardView, opts: RenderOptions): AdaptiveCardJson
 function approvalAtDetail(view: ApprovalCardView, opts: RenderOptions): AdaptiveCardJson {
   const time = opts.formatTime ?? defaultTime;
   const undecided = view.items.filter((i) => !i.decision).length;
-  const requester = escapeMarkdown(view.requester.name ?? 'Someone');
+  const requester = view.requester.name ?? 'Someone';
   const statusLine: Record<ApprovalCardView['status'], string> = {
     pending: '',
     submitting: 'All decided. Sending to the agent…',
@@ -136,7 +151,7 @@ function approvalAtDetail(view: ApprovalCardView, opts: RenderOptions): Adaptive
     cancelled: 'Closed: the conversation was reset.',
   };
   const items = view.items.map((i) => {
-    const who = i.decidedBy ? ` by ${escapeMarkdown(i.decidedBy)}` : '';
+    const who = i.decidedBy ? ` by ${i.decidedBy}` : '';
     const when = i.decidedAt ? ` · ${time(i.decidedAt)}` : '';
     let decisionText = '';
     if (i.decision === 'approve') decisionText = `Approved${who}${when}`;
@@ -153,13 +168,11 @@ function approvalAtDetail(view: ApprovalCardView, opts: RenderOptions): Adaptive
       batchId: view.batchId,
       approvalId: i.approvalId,
       detailsId: `details-${i.approvalId}`,
-      toolName: escapeMarkdown(i.toolName),
-      serverLabel: escapeMarkdown(i.serverLabel),
-      argumentLines: i.argumentLines.map((l) => ({
-        key: escapeMarkdown(l.key),
-        value: escapeMarkdown(l.value),
-      })),
-      argumentsPretty: escapeMarkdown(i.argumentsPretty),
+      toolName: i.toolName,
+      serverLabel: i.serverLabel,
+      argumentLines: i.argumentLines.map((l) => ({ key: l.key, value: l.value })),
+      argumentsPretty: i.argumentsPretty,
+      showDetails: i.argumentsPretty !== TOO_LONG,
       decisionText,
       decisionColor: i.decision === 'approve' ? 'Good' : 'Attention',
       showButtons: view.actionable && view.status === 'pending' && !i.decision,
@@ -170,9 +183,10 @@ function approvalAtDetail(view: ApprovalCardView, opts: RenderOptions): Adaptive
       view.items.length > 1
         ? `The agent wants to run ${view.items.length} tools`
         : 'The agent wants to run a tool',
-    subtitle: `Requested by ${requester}. Approve only what you expect.`,
+    requester,
     items,
-    notice: view.notice ? escapeMarkdown(view.notice) : statusLine[view.status],
+    count: undecided,
+    notice: view.notice ?? statusLine[view.status],
     footer: view.status === 'pending' && undecided > 0 ? `${undecided} waiting for a decision` : '',
     showAll: view.actionable && view.status === 'pending' && undecided > 1,
     batchId: view.batchId,
@@ -181,7 +195,7 @@ function approvalAtDetail(view: ApprovalCardView, opts: RenderOptions): Adaptive
 }
 
 function consent(view: ConsentCardView, opts: RenderOptions): AdaptiveCardJson {
-  const names = view.services.map((s) => escapeMarkdown(s.label));
+  const names = view.services.map((s) => s.label);
   const list = names.join(', ');
   const hosts = [...new Set(view.services.map((s) => s.host).filter((h): h is string => !!h))];
   const statusText: Record<ConsentCardView['status'], [string, string]> = {
@@ -199,20 +213,14 @@ function consent(view: ConsentCardView, opts: RenderOptions): AdaptiveCardJson {
     title: `Sign in to ${list}`,
     body: view.actionable
       ? `The agent needs your permission to use ${list}. Sign in, then press "I've signed in" to continue.`
-      : `${escapeMarkdown(view.requester.name ?? 'Someone')} asked the agent something that needs ${list}.`,
+      : `${view.requester.name ?? 'Someone'} asked the agent something that needs ${list}.`,
     sharedText: view.shared
       ? `This sign-in is shared: once completed, everyone who uses this bot acts through the same ${list} account.`
       : '',
-    hostText:
-      view.actionable && hosts.length > 0
-        ? `The sign-in page is on ${hosts.map(escapeMarkdown).join(', ')}.`
-        : '',
+    hostText: view.actionable && hosts.length > 0 ? `The sign-in page is on ${hosts.join(', ')}.` : '',
     statusText: st,
     statusColor: color,
-    notice: [view.notice, view.adminHint]
-      .filter(Boolean)
-      .map((s) => escapeMarkdown(s ?? ''))
-      .join(' '),
+    notice: [view.notice, view.adminHint].filter(Boolean).join(' '),
     links:
       view.actionable && open
         ? view.services

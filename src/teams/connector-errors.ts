@@ -1,8 +1,10 @@
 /**
  * Converts Bot Connector failures (botbuilder's RestError) into a small typed shape at the boundary.
- * Teams gives one code, `ContentStreamNotAllowed`, for four different stream errors and tells them apart
+ * Teams gives one code, `ContentStreamNotAllowed`, for five different stream errors and tells them apart
  * only by message text (msteams-docs bots/streaming-ux.md), so that classification necessarily reads the
- * message; everything else goes by status and code.
+ * message; everything else goes by status and code. Only a refusal that says the user cancelled is a Stop:
+ * "Content stream is not allowed" (streaming switched off for the tenant, the user or the bot) and any
+ * wording we do not know must not drop the answer (docs/real-services.md, Teams).
  */
 export interface ConnectorFailure {
   status: number | undefined;
@@ -10,8 +12,10 @@ export interface ConnectorFailure {
   kind:
     | 'user_cancelled'
     | 'stream_time_exceeded'
+    | 'stream_completed'
     | 'stream_too_large'
     | 'stream_not_allowed'
+    | 'bad_request'
     | 'throttled'
     | 'too_large'
     | 'other';
@@ -49,6 +53,15 @@ function header(err: Record<string, unknown>, name: string): string | undefined 
   return h[name] ?? h[name.toLowerCase()];
 }
 
+/** The five messages of 403 ContentStreamNotAllowed ("cancelled" or "canceled"); unknown → not allowed. */
+function streamRefusal(message: string): ConnectorFailure['kind'] {
+  if (/cancel+ed by (the )?user/.test(message)) return 'user_cancelled';
+  if (message.includes('exceeded streaming time')) return 'stream_time_exceeded';
+  if (message.includes('too large')) return 'stream_too_large';
+  if (message.includes('already completed')) return 'stream_completed';
+  return 'stream_not_allowed';
+}
+
 export function classifyConnectorError(err: unknown): ConnectorFailure {
   if (!err || typeof err !== 'object')
     return { status: undefined, code: undefined, kind: 'other', retryAfterMs: undefined };
@@ -69,12 +82,9 @@ export function classifyConnectorError(err: unknown): ConnectorFailure {
   let kind: ConnectorFailure['kind'] = 'other';
   if (status === 429) kind = 'throttled';
   else if (status === 413 || code === 'MessageSizeTooBig') kind = 'too_large';
-  else if (code === 'ContentStreamNotAllowed' || status === 403) {
-    if (message.includes('exceeded streaming time')) kind = 'stream_time_exceeded';
-    else if (message.includes('too large')) kind = 'stream_too_large';
-    else if (message.includes('already completed')) kind = 'stream_not_allowed';
-    else kind = code === 'ContentStreamNotAllowed' ? 'user_cancelled' : 'other';
-  } else if ((status === 405 || status === 400) && (code === 'BadArgument' || message.includes('streaming')))
+  else if (code === 'ContentStreamNotAllowed') kind = streamRefusal(message);
+  else if ((status === 405 || status === 400) && (code === 'BadArgument' || message.includes('streaming')))
     kind = 'stream_not_allowed';
+  else if (status === 400) kind = 'bad_request';
   return { status, code, kind, retryAfterMs };
 }

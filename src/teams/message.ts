@@ -12,7 +12,12 @@ import type { FinalAnswer } from '../relay/model';
  * one activity (also the cap on cumulative streaming text). test/unit/message.test.ts checks whole activities.
  */
 export const TEXT_BUDGET_BYTES = 70_000;
+/** Teams' guidance for one bot message, measured on the serialised activity (reliability.md §2.7). */
+export const MESSAGE_BUDGET_BYTES = 80_000;
+/** Teams citation limits (bot-messages-ai-generated-content.md): 20 per message, name 80, abstract 160. */
 const MAX_CITATIONS = 20;
+const NAME_MAX = 80;
+const ABSTRACT_MAX = 160;
 
 export interface TeamsCitation {
   '@type': 'Claim';
@@ -40,7 +45,7 @@ export function applyCitations(
       if (out.length >= MAX_CITATIONS) continue;
       pos = out.length + 1;
       positions.set(id, pos);
-      const name = (c.title ?? c.filename ?? c.url ?? 'Source').slice(0, 120);
+      const name = cutChars(c.title ?? c.filename ?? c.url ?? 'Source', NAME_MAX);
       out.push({
         '@type': 'Claim',
         position: pos,
@@ -48,7 +53,7 @@ export function applyCitations(
           '@type': 'DigitalDocument',
           name,
           ...(c.url && /^https?:\/\//i.test(c.url) ? { url: c.url } : {}),
-          abstract: (c.url ?? c.filename ?? name).slice(0, 160),
+          abstract: cutChars(c.url ?? c.filename ?? name, ABSTRACT_MAX),
         },
       });
     }
@@ -68,28 +73,58 @@ export function applyCitations(
   return { text: result, citations: out };
 }
 
-export function utf16Bytes(s: string): number {
-  return s.length * 2;
+/** Cuts `s` to at most `max` UTF-16 units with an ellipsis, never inside a surrogate pair. */
+function cutChars(s: string, max: number): string {
+  if (s.length <= max) return s;
+  let end = max - 1;
+  const code = s.charCodeAt(end - 1);
+  if (code >= 0xd800 && code <= 0xdbff) end -= 1;
+  return `${s.slice(0, end)}…`;
 }
 
-/** Splits text into chunks of at most `maxBytes` UTF-16 bytes, preferring paragraph, line and word breaks. */
+/** What one UTF-16 unit of text costs inside a JSON string: quotes, backslashes and newlines are escaped. */
+function jsonUnits(code: number): number {
+  if (code === 0x22 || code === 0x5c || (code >= 0x08 && code <= 0x0d && code !== 0x0b)) return 2;
+  return code < 0x20 ? 6 : 1;
+}
+
+/** UTF-16 bytes of a string or activity as it goes over the wire (JSON), as Teams counts (§2.7). */
+export function serialisedBytes(value: unknown): number {
+  return JSON.stringify(value).length * 2;
+}
+
+/** How many leading UTF-16 units of `text` fit in `maxUnits` once JSON-escaped. */
+function fittingPrefix(text: string, maxUnits: number): number {
+  let used = 0;
+  for (let i = 0; i < text.length; i++) {
+    used += jsonUnits(text.charCodeAt(i));
+    if (used > maxUnits) return i;
+  }
+  return text.length;
+}
+
+/**
+ * Splits text into chunks of at most `maxBytes` UTF-16 bytes **as serialised** (a quote or a newline takes
+ * two units in the JSON activity), preferring paragraph, line and word breaks.
+ */
 export function splitText(text: string, maxBytes = TEXT_BUDGET_BYTES): string[] {
-  const maxChars = Math.floor(maxBytes / 2);
-  if (text.length <= maxChars) return [text];
+  const maxUnits = Math.floor(maxBytes / 2);
   const parts: string[] = [];
   let rest = text;
-  while (rest.length > maxChars) {
+  for (;;) {
+    const maxChars = fittingPrefix(rest, maxUnits);
+    if (maxChars >= rest.length) break;
     let cut = rest.lastIndexOf('\n\n', maxChars);
     if (cut < maxChars / 2) cut = rest.lastIndexOf('\n', maxChars);
     if (cut < maxChars / 2) cut = rest.lastIndexOf(' ', maxChars);
-    if (cut < maxChars / 2) cut = maxChars;
+    if (cut < maxChars / 2) cut = Math.max(maxChars, 1);
     // Never split a surrogate pair.
     const code = rest.charCodeAt(cut - 1);
     if (code >= 0xd800 && code <= 0xdbff) cut -= 1;
     parts.push(rest.slice(0, cut));
     rest = rest.slice(cut).replace(/^\s+/, '');
   }
-  if (rest.length > 0) parts.push(rest);
+  if (rest.length > 0 || parts.length === 0) parts.push(rest);
   return parts;
 }
 

@@ -7,10 +7,15 @@ import { aiEntity, type TeamsCitation } from './message';
  *   returned it, the `streamId`;
  * - final: a `message` with `streamType: final`, the stream id and no sequence.
  * Plain answer messages (no stream, or the parts after the first) carry the AI label and feedback buttons.
+ * Feedback buttons use the current form `channelData.feedbackLoop: { type: 'default' }`; the older
+ * `feedbackLoopEnabled: true` is never sent alongside it (Teams rejects an activity that has both;
+ * docs/real-services.md, Teams).
  */
 
 /** An outgoing activity as the answer stream sends it (serialised by botbuilder). */
 export type OutgoingActivity = Record<string, unknown>;
+
+const FEEDBACK = { feedbackLoop: { type: 'default' } } as const;
 
 function streamUpdate(
   streamType: 'informative' | 'streaming',
@@ -47,7 +52,7 @@ export function answerMessage(text: string, citations: TeamsCitation[], feedback
     text,
     textFormat: 'markdown',
     entities: [aiEntity(citations)],
-    channelData: feedback ? { feedbackLoopEnabled: true } : {},
+    channelData: feedback ? FEEDBACK : {},
   };
 }
 
@@ -62,7 +67,7 @@ export function finalStreamMessage(
   return {
     ...answerMessage(text, citations, feedback),
     entities: [{ type: 'streaminfo', ...info }, aiEntity(citations)],
-    channelData: { ...(feedback ? { feedbackLoopEnabled: true } : {}), ...info },
+    channelData: { ...(feedback ? FEEDBACK : {}), ...info },
   };
 }
 

@@ -1,8 +1,16 @@
 import type { Logger } from '../observability/logger';
 import type { FinalAnswer } from '../relay/model';
 import type { AnswerStream, StreamOutcome } from '../relay/ports';
-import { classifyConnectorError } from './connector-errors';
-import { applyCitations, finalText, splitText, TEXT_BUDGET_BYTES, utf16Bytes } from './message';
+import { classifyConnectorError, type ConnectorFailure } from './connector-errors';
+import {
+  applyCitations,
+  finalText,
+  MESSAGE_BUDGET_BYTES,
+  serialisedBytes,
+  splitText,
+  TEXT_BUDGET_BYTES,
+  type TeamsCitation,
+} from './message';
 import {
   answerMessage,
   closeStreamMessage,
@@ -14,34 +22,63 @@ import {
 
 /** Sends one activity to the conversation; resolves with the created activity id when the service gives one. */
 type SendActivity = (activity: OutgoingActivity) => Promise<string | undefined>;
+/** Replaces an activity the bot sent earlier (PUT …/activities/{id}). */
+type UpdateActivity = (activityId: string, activity: OutgoingActivity) => Promise<void>;
 
 export interface TeamsStreamOptions {
   send: SendActivity;
+  /** Updates a stream's message in place once the stream was closed early (time cap); without it, a new message. */
+  update?: UpdateActivity;
   /** Stream in this conversation (1:1 chats only: Teams rejects streaming elsewhere with 405 BadArgument). */
   streaming: boolean;
   log: Logger;
   clock?: () => number;
   /** Teams: ≤ 1 streaming request per second, the next only after the previous succeeded (streaming-ux.md). */
   minGapMs?: number;
-  /** Teams ends streams after 2 minutes; we stop streaming before that and send a regular message. */
+  /** Teams ends streams after 2 minutes; we close ours before that and deliver the answer in place at the end. */
   softDeadlineMs?: number;
   /** Group chats and channels: how often to re-send the typing indicator. */
   typingIntervalMs?: number;
   feedback?: boolean;
 }
 
-type State = 'open' | 'fallback' | 'cancelled' | 'done';
+/**
+ * - open: streaming (a stream message exists once Teams returned its id);
+ * - closed: the stream's message exists but takes no more stream requests (our soft deadline closed it, or
+ *   Teams ended it: 2-minute cap, already completed, not allowed) — the answer replaces it in place at the end;
+ * - fallback: no stream message exists (group chats, streaming switched off or unsupported): a new message;
+ * - cancelled: the user pressed Stop; done: finished.
+ */
+type State = 'open' | 'closed' | 'fallback' | 'cancelled' | 'done';
+
+/** Stream refusals after which Teams takes no more requests for that stream. */
+const STREAM_GONE: ReadonlySet<ConnectorFailure['kind']> = new Set([
+  'stream_time_exceeded',
+  'stream_completed',
+  'stream_not_allowed',
+]);
+
+/** The text a stream is closed with at the soft deadline when no answer text came yet. */
+const STILL_WORKING = 'Still working on the answer…';
+
+interface Part {
+  text: string;
+  citations: TeamsCitation[];
+}
 
 /**
- * The Teams answer sink (conventions.md C10, reliability-plan §2.6, STR-03…06):
+ * The Teams answer sink (conventions.md C10, reliability.md §2.6, STR-03…06, docs/real-services.md Teams):
  * - 1:1: an informative update first, then text chunks at least `minGapMs` apart (deltas coalesced, the
  *   cumulative text each time, `streamSequence` 1, 2, 3…), one request in flight, then a final message
  *   (`streamType: final`, no sequence) with citations, the AI label and feedback buttons;
- * - 403 ContentStreamNotAllowed (user pressed stop) aborts `cancelled` and sends nothing more;
- * - exceeded streaming time / too large / not allowed, or the soft deadline: stop streaming, and the final
- *   text goes out as a regular message;
+ * - only a 403 that says the user cancelled is a Stop: abort `cancelled` and send nothing more;
+ * - "Content stream is not allowed" before a stream exists: typing, then the whole answer as a regular message;
+ * - a started stream is always closed: at the soft deadline it is closed with the text so far and the answer
+ *   replaces it in place at the end (also after Teams' own 2-minute cap); too large or other chunk errors stop
+ *   the chunks and the final still closes the stream;
  * - groups and channels: typing indicators, then one final message;
- * - text over the size budget is split into several messages.
+ * - text over the size budget (measured as serialised) is split into several messages;
+ * - `finish` never throws: an answer that could not be delivered is reported as `failed`.
  */
 export class TeamsAnswerStream implements AnswerStream {
   private readonly ac = new AbortController();
@@ -59,9 +96,13 @@ export class TeamsAnswerStream implements AnswerStream {
   private lastSendAt = -Infinity;
   private inFlight: Promise<void> | undefined;
   private timer: NodeJS.Timeout | undefined;
+  private deadlineTimer: NodeJS.Timeout | undefined;
   private typingTimer: NodeJS.Timeout | undefined;
   private fellBack = false;
-  private sizeCapped = false;
+  private timedOut = false;
+  /** No more chunks (too large, or a chunk failed); the final still closes the stream. */
+  private paused = false;
+  private deadlinePassed = false;
 
   constructor(private readonly o: TeamsStreamOptions) {
     this.clock = o.clock ?? Date.now;
@@ -80,7 +121,7 @@ export class TeamsAnswerStream implements AnswerStream {
   }
 
   informative(text: string): void {
-    if (this.state === 'fallback') this.startTyping();
+    if (this.state === 'fallback' || this.state === 'closed') this.startTyping();
     if (this.state !== 'open' || this.textStarted) return;
     this.informativeText = text;
     this.schedule();
@@ -90,8 +131,8 @@ export class TeamsAnswerStream implements AnswerStream {
     if (this.state === 'cancelled' || this.state === 'done') return;
     this.buffer += delta;
     this.textStarted = true;
-    if (this.state === 'fallback') this.startTyping();
-    else this.schedule();
+    if (this.state === 'open') this.schedule();
+    else this.startTyping();
   }
 
   async finish(answer: FinalAnswer): Promise<StreamOutcome> {
@@ -99,33 +140,25 @@ export class TeamsAnswerStream implements AnswerStream {
     await this.settle();
     if (this.isCancelled()) return 'user_cancelled';
     const { text, citations } = applyCitations(finalText(answer), answer.citations);
-    const parts = splitText(text.length > 0 ? text : '(no answer)');
-    const openStreamId = this.state === 'open' ? this.streamId : undefined;
-    const wasStreaming = openStreamId !== undefined;
+    const parts = splitText(text.length > 0 ? text : '(no answer)').map((t) => ({
+      text: t,
+      citations: citations.filter((c) => t.includes(`[${c.position}]`)),
+    }));
+    const streamId = this.streamId;
+    const first: 'final' | 'update' | 'post' =
+      streamId === undefined ? 'post' : this.state === 'open' ? 'final' : 'update';
     this.state = 'done';
-    const feedback = this.o.feedback !== false;
-    let outcome: StreamOutcome = this.fellBack ? 'fell_back_to_message' : 'completed';
+    let outcome: StreamOutcome = this.timedOut
+      ? 'timed_out'
+      : this.fellBack
+        ? 'fell_back_to_message'
+        : 'completed';
     for (let i = 0; i < parts.length; i++) {
-      const part = parts[i] ?? '';
-      const partCitations = citations.filter((c) => part.includes(`[${c.position}]`));
-      const activity =
-        i === 0 && openStreamId !== undefined
-          ? finalStreamMessage(part, partCitations, feedback, openStreamId)
-          : answerMessage(part, partCitations, feedback);
-      try {
-        await this.sendWithOneThrottleRetry(activity);
-      } catch (err) {
-        const f = classifyConnectorError(err);
-        if (i === 0 && wasStreaming && f.kind !== 'other' && f.kind !== 'throttled') {
-          // The stream could not be finalised (time exceeded, too large…): send the text as a regular message.
-          this.o.log.warn('stream.final_rejected', { kind: f.kind, status: f.status });
-          await this.sendWithOneThrottleRetry(answerMessage(part, partCitations, feedback));
-          outcome = 'fell_back_to_message';
-          continue;
-        }
-        this.o.log.error('stream.final_failed', { kind: f.kind, status: f.status });
-        return 'failed';
-      }
+      const part = parts[i] as Part;
+      const how = i === 0 && streamId !== undefined ? first : 'post';
+      const r = await this.deliver(part, how, streamId ?? '');
+      if (r === 'failed') return 'failed';
+      if (r === 'moved' && outcome === 'completed') outcome = 'fell_back_to_message';
     }
     return outcome;
   }
@@ -133,30 +166,107 @@ export class TeamsAnswerStream implements AnswerStream {
   async abandon(note?: string): Promise<void> {
     if (this.state === 'cancelled' || this.state === 'done') return;
     await this.settle();
-    const openStreamId = this.state === 'open' ? this.streamId : undefined;
+    if (this.isCancelled()) return;
+    const { state, streamId } = this;
     this.state = 'done';
-    if (openStreamId === undefined) return;
+    if (streamId === undefined || state === 'fallback') return;
     // A stream that was started must be closed, or Teams keeps a progress bubble until its 2-minute cap.
+    const text = this.buffer.length > 0 ? this.buffer : (note ?? 'See below.');
     try {
-      await this.o.send(
-        closeStreamMessage(this.buffer.length > 0 ? this.buffer : (note ?? 'See below.'), openStreamId),
-      );
+      if (state === 'open') await this.o.send(closeStreamMessage(text, streamId));
+      else if (this.buffer.length === 0 && this.o.update)
+        await this.o.update(streamId, { type: 'message', text });
     } catch (err) {
       this.o.log.warn('stream.close_failed', { kind: classifyConnectorError(err).kind });
+    }
+  }
+
+  /**
+   * Delivers one part: `final` closes the open stream, `update` replaces the closed stream's message, `post`
+   * sends a new message. A final Teams refuses because the stream is gone moves to `update`, then `post`.
+   */
+  private async deliver(
+    part: Part,
+    how: 'final' | 'update' | 'post',
+    streamId: string,
+  ): Promise<'ok' | 'moved' | 'failed'> {
+    const feedback = this.o.feedback !== false;
+    const plain = (c: TeamsCitation[]): OutgoingActivity => answerMessage(part.text, c, feedback);
+    if (how === 'final') {
+      try {
+        await this.sendMessage((c) => finalStreamMessage(part.text, c, feedback, streamId), part.citations);
+        return 'ok';
+      } catch (err) {
+        const f = classifyConnectorError(err);
+        if (!STREAM_GONE.has(f.kind) && f.kind !== 'stream_too_large') return this.failed(f);
+        this.o.log.warn('stream.final_rejected', { kind: f.kind, status: f.status });
+        if (f.kind === 'stream_time_exceeded') this.timedOut = true;
+        how = 'update';
+      }
+    }
+    if (how === 'update' && this.o.update) {
+      try {
+        await this.o.update(streamId, plain(this.fitting(plain, part.citations)));
+        return 'ok';
+      } catch (err) {
+        this.o.log.warn('stream.update_failed', { kind: classifyConnectorError(err).kind });
+      }
+    }
+    try {
+      await this.sendMessage(plain, part.citations);
+      return how === 'post' ? 'ok' : 'moved';
+    } catch (err) {
+      return this.failed(classifyConnectorError(err));
+    }
+  }
+
+  private failed(f: ConnectorFailure): 'failed' {
+    this.o.log.error('stream.final_failed', { kind: f.kind, status: f.status });
+    return 'failed';
+  }
+
+  /** The citations an activity can carry and stay within Teams' message size (none if they do not fit). */
+  private fitting(
+    build: (c: TeamsCitation[]) => OutgoingActivity,
+    citations: TeamsCitation[],
+  ): TeamsCitation[] {
+    if (citations.length === 0 || serialisedBytes(build(citations)) <= MESSAGE_BUDGET_BYTES) return citations;
+    this.o.log.warn('stream.citations_dropped', { reason: 'size', count: citations.length });
+    return [];
+  }
+
+  /**
+   * Sends a message (one retry after a 429: it was not accepted, so no duplicate). A 400 on a message with
+   * citations (Teams refuses the whole message for one bad citation entity) is sent once more without them.
+   */
+  private async sendMessage(
+    build: (c: TeamsCitation[]) => OutgoingActivity,
+    citations: TeamsCitation[],
+  ): Promise<void> {
+    const cits = this.fitting(build, citations);
+    try {
+      await this.sendWithOneThrottleRetry(build(cits));
+    } catch (err) {
+      if (cits.length === 0 || classifyConnectorError(err).kind !== 'bad_request') throw err;
+      this.o.log.warn('stream.citations_dropped', { reason: 'rejected', count: cits.length });
+      await this.sendWithOneThrottleRetry(build([]));
     }
   }
 
   /** Stops timers and waits for the request in flight. */
   private async settle(): Promise<void> {
     if (this.timer) clearTimeout(this.timer);
+    if (this.deadlineTimer) clearTimeout(this.deadlineTimer);
     this.timer = undefined;
+    this.deadlineTimer = undefined;
     this.stopTyping();
-    if (this.inFlight) await this.inFlight;
+    while (this.inFlight) await this.inFlight;
   }
 
   private schedule(): void {
-    if (this.state !== 'open' || this.inFlight || this.timer || this.sizeCapped) return;
-    const wait = Math.max(0, this.lastSendAt + this.minGapMs - this.clock());
+    if (this.state !== 'open' || this.inFlight || this.timer) return;
+    if (this.paused && !this.deadlinePassed) return;
+    const wait = this.deadlinePassed ? 0 : Math.max(0, this.lastSendAt + this.minGapMs - this.clock());
     this.timer = setTimeout(() => {
       this.timer = undefined;
       this.flush();
@@ -164,42 +274,53 @@ export class TeamsAnswerStream implements AnswerStream {
     this.timer.unref?.();
   }
 
+  /** The soft deadline runs from the first request, whether or not more text comes (STR-04). */
+  private startDeadline(): void {
+    this.deadlineTimer = setTimeout(() => {
+      this.deadlinePassed = true;
+      this.schedule();
+    }, this.softDeadlineMs);
+    this.deadlineTimer.unref?.();
+  }
+
+  private nextUpdate(): OutgoingActivity | undefined {
+    if (this.buffer.length > this.sentLength && !this.paused) {
+      if (this.streamId === undefined && this.sequence > 0) return undefined; // wait for the stream id
+      if (serialisedBytes(this.buffer) > TEXT_BUDGET_BYTES) {
+        // Every chunk carries the cumulative text: past the budget Teams answers 403 "Message size too large"
+        // (STR-06). Stop sending chunks; `finish` closes the stream with the first part and sends the rest.
+        this.o.log.info('stream.size_cap', { chars: this.buffer.length });
+        this.paused = true;
+        return undefined;
+      }
+      this.sequence += 1;
+      this.sentLength = this.buffer.length;
+      return streamingChunk(this.buffer, this.sequence, this.streamId);
+    }
+    if (this.informativeText !== undefined && !this.textStarted) {
+      this.sequence += 1;
+      const text = this.informativeText;
+      this.informativeText = undefined;
+      return informativeUpdate(text, this.sequence, this.streamId);
+    }
+    return undefined;
+  }
+
   private flush(): void {
     if (this.state !== 'open' || this.inFlight) return;
     const now = this.clock();
-    if (this.firstSendAt !== undefined && now - this.firstSendAt > this.softDeadlineMs) {
-      this.o.log.info('stream.soft_deadline', { ms: now - this.firstSendAt });
-      this.fallBack();
-      return;
+    const pastDeadline =
+      this.deadlinePassed || (this.firstSendAt !== undefined && now - this.firstSendAt > this.softDeadlineMs);
+    if (pastDeadline) return this.closeEarly(now);
+    const activity = this.nextUpdate();
+    if (!activity) return;
+    if (this.firstSendAt === undefined) {
+      this.firstSendAt = now;
+      this.startDeadline();
     }
-    let activity: OutgoingActivity;
-    if (this.buffer.length > this.sentLength) {
-      if (this.streamId === undefined && this.sequence > 0) return; // wait for the stream id
-      if (utf16Bytes(this.buffer) > TEXT_BUDGET_BYTES) {
-        // Every chunk carries the cumulative text: past the budget Teams answers 403 "Message size too large"
-        // (STR-06). Stop sending chunks; `finish` closes the stream with the first part and sends the rest.
-        if (!this.sizeCapped) this.o.log.info('stream.size_cap', { chars: this.buffer.length });
-        this.sizeCapped = true;
-        return;
-      }
-      this.sequence += 1;
-      activity = streamingChunk(this.buffer, this.sequence, this.streamId);
-      this.sentLength = this.buffer.length;
-    } else if (this.informativeText !== undefined && !this.textStarted) {
-      this.sequence += 1;
-      activity = informativeUpdate(this.informativeText, this.sequence, this.streamId);
-      this.informativeText = undefined;
-    } else return;
-    this.firstSendAt ??= now;
     this.lastSendAt = now;
-    this.inFlight = this.o
-      .send(activity)
-      .finally(() => {
-        // The gap runs from the answer, not from the call: the send may first wait in the pacer, and Teams
-        // wants the next request only after a successful response, ≥ 1 s apart (STR-03).
-        if (this.lastSendAt <= this.clock()) this.lastSendAt = this.clock();
-      })
-      .then((id) => {
+    this.track(
+      this.o.send(activity).then((id) => {
         if (this.streamId === undefined) {
           if (id) this.streamId = id;
           else {
@@ -208,16 +329,43 @@ export class TeamsAnswerStream implements AnswerStream {
             this.fallBack();
           }
         }
+      }),
+    );
+  }
+
+  private track(request: Promise<void>): void {
+    this.inFlight = request
+      .finally(() => {
+        // The gap runs from the answer, not from the call: the send may first wait in the pacer, and Teams
+        // wants the next request only after a successful response, ≥ 1 s apart (STR-03).
+        if (this.lastSendAt <= this.clock()) this.lastSendAt = this.clock();
       })
       .catch((err: unknown) => this.onSendError(err))
       .finally(() => {
         this.inFlight = undefined;
-        if (
-          this.state === 'open' &&
-          (this.buffer.length > this.sentLength || (this.informativeText !== undefined && !this.textStarted))
-        )
-          this.schedule();
+        const pending =
+          this.buffer.length > this.sentLength || (this.informativeText !== undefined && !this.textStarted);
+        if (this.state === 'open' && (pending || this.deadlinePassed)) this.schedule();
       });
+  }
+
+  /**
+   * Our soft deadline, before Teams' 2-minute cap: close the stream now with the text so far (so no progress
+   * bubble is left), and replace that message with the answer at the end.
+   */
+  private closeEarly(now: number): void {
+    this.o.log.info('stream.soft_deadline', { ms: now - (this.firstSendAt ?? now) });
+    const streamId = this.streamId;
+    if (streamId === undefined) return this.fallBack();
+    this.state = 'closed';
+    this.timedOut = true;
+    this.startTyping();
+    const text = this.buffer.length > 0 ? this.buffer : STILL_WORKING;
+    this.track(
+      this.o.send(closeStreamMessage(text, streamId)).then(() => {
+        this.sentLength = this.buffer.length;
+      }),
+    );
   }
 
   private onSendError(err: unknown): void {
@@ -235,14 +383,30 @@ export class TeamsAnswerStream implements AnswerStream {
         this.sentLength = 0;
         return;
       case 'stream_time_exceeded':
-      case 'stream_too_large':
+      case 'stream_completed':
       case 'stream_not_allowed':
+        this.o.log.warn('stream.ended_by_teams', { kind: f.kind, status: f.status });
+        if (f.kind === 'stream_time_exceeded') this.timedOut = true;
+        return this.endedByTeams();
+      case 'stream_too_large':
       case 'too_large':
+      case 'bad_request':
       case 'other':
-        this.o.log.warn('stream.fallback', { kind: f.kind, status: f.status });
-        this.fallBack();
+        this.o.log.warn('stream.chunk_failed', { kind: f.kind, status: f.status });
+        // Without a stream id nothing is open: a regular message at the end. Otherwise keep the stream
+        // open without more chunks, so the final closes it.
+        if (this.streamId === undefined) this.fallBack();
+        else this.paused = true;
         return;
     }
+  }
+
+  /** Teams takes no more requests for this stream: its message (if any) is replaced at the end. */
+  private endedByTeams(): void {
+    if (this.state !== 'open') return;
+    if (this.streamId === undefined) return this.fallBack();
+    this.state = 'closed';
+    this.startTyping();
   }
 
   private fallBack(): void {

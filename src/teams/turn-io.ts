@@ -55,6 +55,7 @@ export class TurnContextIO implements ConversationIO {
   beginAnswer(): TeamsAnswerStream {
     return new TeamsAnswerStream({
       send: (a) => this.sendOnce(a),
+      update: (id, a) => this.replace(id, a),
       streaming: this.o.streaming && this.conversation.scope === 'personal',
       log: this.o.log.child('stream'),
     });
@@ -71,9 +72,14 @@ export class TurnContextIO implements ConversationIO {
 
   async updateCard(activityId: string, view: CardView): Promise<void> {
     const card = renderCard(view, { refresh: refreshFor(view, this.conversation.scope) });
+    await this.replace(activityId, MessageFactory.attachment(CardFactory.adaptiveCard(card)));
+  }
+
+  /** A paced PUT of an activity sent earlier (idempotent, so 412/502/504 are retried too: RES-07). */
+  private async replace(activityId: string, activity: Partial<Activity>): Promise<void> {
     const reference = this.reference as Partial<ConversationReference>;
     const update = {
-      ...MessageFactory.attachment(CardFactory.adaptiveCard(card)),
+      ...activity,
       id: activityId,
       ...(reference.conversation ? { conversation: reference.conversation } : {}),
     };

@@ -134,7 +134,8 @@ export function defineRelayFlows(threading: Threading): void {
         expect(entity.additionalType).toEqual(['AIGeneratedContent']);
         expect(entity.citation?.map((c) => c.position)).toEqual([1, 2]);
         expect(entity.citation?.[0]?.appearance.url).toMatch(/^https:\/\/learn\.microsoft\.com\//);
-        expect(a.channelData?.['feedbackLoopEnabled']).toBe(true);
+        expect(a.channelData?.['feedbackLoop']).toEqual({ type: 'default' });
+        expect(a.channelData?.['feedbackLoopEnabled']).toBeUndefined();
         expect(a.text).toContain('[1]');
       });
 
@@ -217,7 +218,7 @@ export function defineRelayFlows(threading: Threading): void {
           expect(posted).toHaveLength(1);
           const card = cardOf(posted[0] as RecordedRequest);
           const text = cardText(card);
-          expect(text).toContain('create\\_issue');
+          expect(text).toContain('create_issue');
           expect(text).toContain('github');
           expect(text).toContain('contoso');
           expect(text).toContain('Printer on floor 3 is offline');
@@ -254,8 +255,8 @@ export function defineRelayFlows(threading: Threading): void {
           const posted = cards();
           expect(posted).toHaveLength(1);
           const card = cardOf(posted[0] as RecordedRequest);
-          expect(cardText(card)).toContain('add\\_label');
-          expect(cardText(card)).toContain('assign\\_issue');
+          expect(cardText(card)).toContain('add_label');
+          expect(cardText(card)).toContain('assign_issue');
           expect(actionOf(card, 'Deny all')).toBeDefined();
           const all = actionOf(card, 'Approve all');
           expect(all?.data['approvalId']).toBe('*');

@@ -110,7 +110,7 @@ describe('streaming into Teams', () => {
     expect(textOf(final)).toContain('The end.');
   }, 20_000);
 
-  it('STR-04 connector 403 "exceeded streaming time" → the full text in a regular message, no more streaming', async () => {
+  it('STR-04 connector 403 "exceeded streaming time" → the full text replaces the streamed message, no more streaming', async () => {
     h.connector.script({ kind: 'streaming', nth: 2, respond: ConnectorErrors.streamTimeExceeded() });
     await setFaults(h.emulator.url, [{ kind: 'slow_tokens', delayMs: 30 }]);
     const c = await say('long');
@@ -118,11 +118,13 @@ describe('streaming into Teams', () => {
     const rejected = reqs.findIndex((r) => r.status === 403);
     expect(rejected).toBeGreaterThan(0);
     expect(reqs.slice(rejected + 1).filter((r) => r.stream !== undefined)).toHaveLength(0);
-    const finals = messagesWithText(c.conversationId);
-    expect(finals).toHaveLength(1);
-    expect(finals[0]?.stream).toBeUndefined();
-    expect(textOf(finals[0] as RecordedRequest)).toContain(STORY_START);
-    expect(textOf(finals[0] as RecordedRequest)).toContain('The end.');
+    // Shown once: the streamed message is updated in place (docs/real-services.md, Teams item 9).
+    expect(messagesWithText(c.conversationId)).toHaveLength(0);
+    const streamId = (reqs[0]?.responseBody as { id: string }).id;
+    const puts = reqs.filter((r) => r.method === 'PUT' && r.activityId === streamId);
+    expect(puts).toHaveLength(1);
+    expect(textOf(puts[0] as RecordedRequest)).toContain(STORY_START);
+    expect(textOf(puts[0] as RecordedRequest)).toContain('The end.');
   });
 
   it('STR-05 user pressed stop (403 ContentStreamNotAllowed) → Foundry aborted within 1 s, no final message', async () => {
@@ -185,7 +187,10 @@ describe('Bot Connector resilience', () => {
   it('RES-07 a 500 or 502 on the final POST is not retried (it may have been created)', async () => {
     h.connector.script({ method: 'POST', kind: 'message', respond: ConnectorErrors.internal() });
     const a = await say('hello', 'groupChat');
-    expect(h.connector.messages(a.conversationId).map((p) => p.status)).toEqual([500]);
+    // The answer is not re-posted; the user gets the error card instead (TEAMS-10).
+    const posts = h.connector.messages(a.conversationId);
+    expect(posts.map((p) => p.status)).toEqual([500, 201]);
+    expect(cardOf(posts[1] as RecordedRequest)).toBeDefined();
     h.connector.script({ method: 'POST', kind: 'message', respond: ConnectorErrors.badGateway() });
     const b = await say('/help', 'groupChat');
     // The card is not re-posted; the user may get the generic "something went wrong" text instead.

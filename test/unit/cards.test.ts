@@ -164,6 +164,24 @@ function executes(node: unknown, out: Record<string, unknown>[] = []): Record<st
   return out;
 }
 
+/** Every value of `key` on nodes of `type` (walks the whole card). */
+function collect(
+  node: unknown,
+  type: string,
+  out: Record<string, unknown>[] = [],
+): Record<string, unknown>[] {
+  if (Array.isArray(node)) node.forEach((n) => collect(n, type, out));
+  else if (node && typeof node === 'object') {
+    const o = node as Record<string, unknown>;
+    if (o['type'] === type) out.push(o);
+    for (const [k, v] of Object.entries(o)) if (k !== 'fallback') collect(v, type, out);
+  }
+  return out;
+}
+const textRuns = (c: AdaptiveCardJson): string[] => collect(c, 'TextRun').map((r) => String(r['text']));
+const textBlocks = (c: AdaptiveCardJson): string[] => collect(c, 'TextBlock').map((r) => String(r['text']));
+const actionSets = (c: AdaptiveCardJson): Record<string, unknown>[] => collect(c, 'ActionSet');
+
 describe.each(VIEWS)('card: %s', (_name, view) => {
   const card = renderCard(view, { formatTime, refresh: refreshFor(view, 'groupChat') });
 
@@ -202,8 +220,12 @@ describe('card details', () => {
 
   it('approval: tool, server, argument lines; buttons only while pending and actionable', () => {
     const c = renderCard(approval(), { formatTime });
-    expect(text(c)).toContain('**create\\\\_issue** on github');
-    expect(text(c)).toContain('"title":"owner","value":"contoso"');
+    expect(text(c)).toContain(
+      '"inlines":[{"type":"TextRun","text":"create_issue","weight":"Bolder"},{"type":"TextRun","text":" on "},{"type":"TextRun","text":"github"}]',
+    );
+    expect(text(c)).toContain(
+      '{"type":"TextRun","text":"owner: ","weight":"Bolder"},{"type":"TextRun","text":"contoso"}',
+    );
     expect(executes(c).map((a) => a['title'])).toEqual(['Approve', 'Deny']);
     expect(executes(renderCard(approval({ actionable: false }), { formatTime }))).toHaveLength(0);
     expect(executes(renderCard(approval({ status: 'expired' }), { formatTime }))).toHaveLength(0);
@@ -232,17 +254,72 @@ describe('card details', () => {
     expect(text(c)).not.toContain('x'.repeat(2100));
   });
 
-  it('markdown in arguments is escaped (no links or formatting smuggled in)', () => {
-    const c = text(renderCard(VIEWS[6]?.[1] as CardView, { formatTime }));
-    expect(c).toContain('\\\\*\\\\*bold\\\\*\\\\*');
-    expect(c).toContain('\\\\[click\\\\]\\\\(https://evil.example\\\\)');
-    expect(c).not.toContain('[click](');
+  it('TEAMS-12 markdown in arguments stays literal text in TextRuns (no link smuggled in, no backslashes)', () => {
+    const c = renderCard(VIEWS[6]?.[1] as CardView, { formatTime });
+    const runs = textRuns(c);
+    expect(runs).toContain('**bold** [click](https://evil.example) <at>x</at> # h1 `code`');
+    // Markdown is rendered only in TextBlock (and FactSet): no untrusted text reaches one.
+    expect(textBlocks(c).some((t) => t.includes('click'))).toBe(false);
+    expect(text(c)).not.toContain('\\\\');
   });
+
+  it('TEAMS-12 names with markdown characters show as typed: no escapes for Teams mobile to show', () => {
+    const name = 'Ada_Lovelace (ops) #1';
+    const cards = [
+      renderCard(
+        approval({ requester: { ...ADA, name }, items: [item(1, ISSUE, { toolName: 'create_issue' })] }),
+      ),
+      renderCard(
+        approval({
+          status: 'submitted',
+          actionable: false,
+          items: [item(1, ISSUE, { decision: 'approve', decidedBy: name, decidedAt: 1 })],
+        }),
+        { formatTime },
+      ),
+      renderCard(consent({ actionable: false, requester: { ...ADA, name } })),
+      renderCard({ kind: 'notice', title: 'Status', lines: [`Agent: ${name}`] }),
+    ];
+    for (const c of cards) {
+      expect(textRuns(c).some((t) => t.includes(name))).toBe(true);
+      expect(text(c)).not.toMatch(/\\\\[_()#*[\]-]/);
+      expect(textBlocks(c).some((t) => t.includes(name))).toBe(false);
+    }
+  });
+
+  it('TEAMS-12 Approve / Deny name the tool for screen readers (tooltip, also on the Submit fallback)', () => {
+    const c = renderCard(VIEWS[4]?.[1] as CardView, { formatTime });
+    const tips = executes(c).map((a) => [a['title'], a['tooltip']]);
+    expect(tips).toEqual([
+      ['Approve', 'Approve add_label on github'],
+      ['Deny', 'Deny add_label on github'],
+      ['Approve', 'Approve assign_issue on github'],
+      ['Deny', 'Deny assign_issue on github'],
+      ['Approve all', 'Approve all 2 tools'],
+      ['Deny all', 'Deny all 2 tools'],
+    ]);
+    for (const a of executes(c)) expect((a['fallback'] as { tooltip?: unknown }).tooltip).toBe(a['tooltip']);
+  });
+
+  it.each(VIEWS)(
+    'TEAMS-12 %s: no card-level actions; every button sits in an ActionSet; none empty',
+    (_n, view) => {
+      const c = renderCard(view, { formatTime, refresh: refreshFor(view, 'groupChat') });
+      expect(c['actions']).toBeUndefined();
+      const sets = actionSets(c);
+      expect(sets.every((s) => Array.isArray(s['actions']) && (s['actions'] as unknown[]).length > 0)).toBe(
+        true,
+      );
+      const inSets = sets.flatMap((s) => s['actions'] as Record<string, unknown>[]);
+      const refreshAction = (c['refresh'] as { action?: unknown } | undefined)?.action;
+      for (const a of executes(c)) if (a !== refreshAction) expect(inSets).toContain(a);
+    },
+  );
 
   it('consent: the link only in the actionable view; the host is shown; public view has "Show my sign-in link"', () => {
     const mine = renderCard(consent(), { formatTime });
     expect(text(mine)).toContain('"type":"Action.OpenUrl"');
-    expect(text(mine)).toContain('The sign-in page is on consent.azure\\\\-apihub.net.');
+    expect(textRuns(mine)).toContain('The sign-in page is on consent.azure-apihub.net.');
     const pub = renderCard(VIEWS[9]?.[1] as CardView, {
       refresh: refreshFor(VIEWS[9]?.[1] as CardView, 'groupChat'),
     });

@@ -1,6 +1,7 @@
 import {
   ConnectorErrors,
   startFakeBotConnector,
+  teamsVerdictOnInvokeResponse,
   type FakeBotConnector,
 } from '../support/fakes/fake-bot-connector';
 
@@ -161,4 +162,81 @@ it('personalOnlyStreaming answers 405 BadArgument to streaming outside 1:1 chats
   } finally {
     await strict.close();
   }
+});
+
+describe('Teams behaviours on demand (docs/real-services.md, Teams)', () => {
+  const post = (activity: Record<string, unknown>) =>
+    call('POST', `/v3/conversations/${enc}/activities`, activity);
+  const citation = (position: number, name: string) => ({
+    '@type': 'Claim',
+    position,
+    appearance: { '@type': 'DigitalDocument', name, abstract: 'a' },
+  });
+  const withCitations = (c: unknown[]) => ({
+    type: 'message',
+    text: 'x',
+    entities: [{ type: 'https://schema.org/Message', '@type': 'Message', citation: c }],
+  });
+
+  it('streamingDisabled: every stream request gets 403 "Content stream is not allowed"', async () => {
+    fake.configure({ streamingDisabled: true });
+    const r = await post({
+      type: 'typing',
+      text: '…',
+      channelData: { streamType: 'informative', streamSequence: 1 },
+    });
+    expect(r.status).toBe(403);
+    expect(JSON.stringify(r.body)).toContain('Content stream is not allowed');
+    fake.reset();
+    const ok = await post({
+      type: 'typing',
+      text: '…',
+      channelData: { streamType: 'informative', streamSequence: 1 },
+    });
+    expect(ok.status).toBe(201);
+  });
+
+  it('streamTimeLimitMs: a stream request after the cap gets 403 "exceeded streaming time"', async () => {
+    fake.configure({ streamTimeLimitMs: 50 });
+    const first = await post({
+      type: 'typing',
+      text: 'a',
+      channelData: { streamType: 'streaming', streamSequence: 1 },
+    });
+    const id = (first.body as { id: string }).id;
+    await new Promise((r) => setTimeout(r, 80));
+    const late = await post({
+      type: 'typing',
+      text: 'ab',
+      channelData: { streamType: 'streaming', streamSequence: 2, streamId: id },
+    });
+    expect(late.status).toBe(403);
+    expect(JSON.stringify(late.body)).toContain('exceeded streaming time');
+  });
+
+  it('teamsValidation: citation limits, feedbackLoop with feedbackLoopEnabled, size', async () => {
+    fake.configure({ teamsValidation: true });
+    expect((await post(withCitations([citation(1, 'n'.repeat(80))]))).status).toBe(201);
+    expect((await post(withCitations([citation(1, 'n'.repeat(81))]))).status).toBe(400);
+    const many = Array.from({ length: 21 }, (_v, i) => citation(i + 1, 'n'));
+    expect(JSON.stringify((await post(withCitations(many))).body)).toContain('more than 20 citations');
+    const both = {
+      type: 'message',
+      text: 'x',
+      channelData: { feedbackLoop: { type: 'default' }, feedbackLoopEnabled: true },
+    };
+    expect((await post(both)).status).toBe(400);
+    expect((await post({ type: 'message', text: '"'.repeat(30_000) })).status).toBe(413);
+  });
+
+  it('the feedback invoke verdict: 200 with an empty body only', () => {
+    expect(teamsVerdictOnInvokeResponse('message/submitAction', 200, undefined)).toEqual({ ok: true });
+    expect(teamsVerdictOnInvokeResponse('message/submitAction', 200, {})).toEqual({ ok: true });
+    expect(
+      teamsVerdictOnInvokeResponse('message/submitAction', 200, { statusCode: 200, value: 'Thanks' }),
+    ).toMatchObject({
+      ok: false,
+      status: 400,
+    });
+  });
 });

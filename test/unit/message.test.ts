@@ -44,6 +44,21 @@ describe('applyCitations', () => {
     expect(r.citations[1]?.appearance.name).toBe('a.pdf');
   });
 
+  it('TEAMS-11 names are cut to 80 characters and abstracts to 160 (Teams refuses the whole message beyond)', () => {
+    const title = `${'Long title '.repeat(20)}😀`;
+    const r = applyCitations('x [1]', [url(`https://a.example/${'p'.repeat(400)}`, 2, 5, title)]);
+    const a = r.citations[0]?.appearance;
+    expect(a?.name.length).toBeLessThanOrEqual(80);
+    expect(a?.name.endsWith('…')).toBe(true);
+    expect(a?.name.startsWith('Long title Long title')).toBe(true);
+    expect(a?.abstract.length).toBeLessThanOrEqual(160);
+    const emoji = applyCitations('x [1]', [url('https://b.example', 2, 5, '😀'.repeat(60))]).citations[0];
+    expect(/[\uD800-\uDBFF]…$/.test(emoji?.appearance.name ?? '')).toBe(false);
+    expect(
+      applyCitations('x [1]', [url('https://c.example', 2, 5, 'Short')]).citations[0]?.appearance.name,
+    ).toBe('Short');
+  });
+
   it('caps at 20 sources', () => {
     const many = Array.from({ length: 30 }, (_v, i) => url(`https://s${i}.example`, 0, 0));
     expect(applyCitations('x', many).citations).toHaveLength(20);
@@ -121,5 +136,29 @@ describe('final message size (STR-06)', () => {
     // Nothing lost: the parts put back together are the answer (cuts only drop the whitespace at the cut).
     const rejoined = messages.map((m) => String(m['text'])).join('');
     expect(rejoined.replace(/\s+/g, '')).toBe(text.replace(/\s+/g, ''));
+  });
+});
+
+describe('TEAMS-11 serialised size: quotes and newlines count twice in the JSON activity', () => {
+  it('a quote-heavy answer is split so every serialised message stays within 80 KB', async () => {
+    const text = '"a"\n'.repeat(30_000); // 120 000 chars; 210 000 once escaped
+    const sent: Record<string, unknown>[] = [];
+    const stream = new TeamsAnswerStream({
+      send: (activity) => {
+        sent.push(activity);
+        return Promise.resolve(`id-${sent.length}`);
+      },
+      streaming: false,
+      log: createLogger({ level: 'error', sink: () => undefined }),
+    });
+    expect(await stream.finish({ text, citations: [] })).toBe('completed');
+    const messages = sent.filter((a) => a['type'] === 'message');
+    for (const m of messages) expect(JSON.stringify(m).length * 2).toBeLessThanOrEqual(80_000);
+    expect(
+      messages
+        .map((m) => String(m['text']))
+        .join('')
+        .replace(/\s+/g, ''),
+    ).toBe(text.replace(/\s+/g, ''));
   });
 });

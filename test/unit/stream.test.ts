@@ -23,9 +23,15 @@ function connectorError(status: number, code: string, message: string): Error {
 }
 
 function harness(
-  opts: { streaming?: boolean; latencyMs?: number; fail?: (n: number) => Error | undefined } = {},
+  opts: {
+    streaming?: boolean;
+    latencyMs?: number;
+    fail?: (n: number) => Error | undefined;
+    failUpdate?: Error;
+  } = {},
 ) {
   const sent: Sent[] = [];
+  const updates: { at: number; id: string; activity: Record<string, unknown> }[] = [];
   let inFlight = 0;
   let maxInFlight = 0;
   const send = async (activity: Record<string, unknown>): Promise<string | undefined> => {
@@ -42,13 +48,18 @@ function harness(
       inFlight--;
     }
   };
+  const update = (id: string, activity: Record<string, unknown>): Promise<void> => {
+    updates.push({ at: Date.now(), id, activity });
+    return opts.failUpdate ? Promise.reject(opts.failUpdate) : Promise.resolve();
+  };
   const stream = new TeamsAnswerStream({
     send,
+    update,
     streaming: opts.streaming ?? true,
     log: createLogger({ level: 'error', sink: () => undefined }),
     typingIntervalMs: 3000,
   });
-  return { stream, sent, maxInFlight: () => maxInFlight };
+  return { stream, sent, updates, maxInFlight: () => maxInFlight };
 }
 
 /** Feeds `n` deltas, one every `everyMs`. */
@@ -130,8 +141,8 @@ describe('TeamsAnswerStream (1:1, streaming)', () => {
     expect(before).toBe(2);
   });
 
-  it('STR-04 403 "exceeded streaming time" → no more chunks; the full text as a regular message', async () => {
-    const { stream, sent } = harness({
+  it('STR-04 TEAMS-09 403 "exceeded streaming time" → no more chunks; the answer replaces the streamed message in place', async () => {
+    const { stream, sent, updates } = harness({
       fail: (n) =>
         n === 2
           ? connectorError(
@@ -144,27 +155,144 @@ describe('TeamsAnswerStream (1:1, streaming)', () => {
     stream.informative('…');
     const text = await feed(stream, 30, 100);
     const outcome = await stream.finish({ text, citations: [] });
-    expect(outcome).toBe('fell_back_to_message');
+    expect(outcome).toBe('timed_out');
     const afterFailure = sent.slice(2);
     expect(afterFailure.filter((s) => info(s.activity).streamType !== undefined)).toHaveLength(0);
-    const final = sent.at(-1)?.activity ?? {};
-    expect(final['type']).toBe('message');
-    expect(final['text']).toBe(text);
+    // Shown once: no new message with the text, the stream's own message is replaced.
+    expect(sent.filter((s) => s.activity['type'] === 'message')).toHaveLength(0);
+    expect(updates).toHaveLength(1);
+    expect(updates[0]?.id).toBe('stream-1');
+    expect(updates[0]?.activity['text']).toBe(text);
+    expect(JSON.stringify(updates[0]?.activity['entities'])).toContain('AIGeneratedContent');
     expect(afterFailure.some((s) => s.activity['type'] === 'typing')).toBe(true);
   });
 
-  it('STR-04 soft deadline (100 s, faked clock): streaming stops, the final goes out as a regular message', async () => {
-    const { stream, sent } = harness();
+  it('TEAMS-09 when the in-place update fails the answer goes out as a regular message (never lost)', async () => {
+    const { stream, sent, updates } = harness({
+      fail: (n) =>
+        n === 2
+          ? connectorError(
+              403,
+              'ContentStreamNotAllowed',
+              'Content stream finished due to exceeded streaming time.',
+            )
+          : undefined,
+      failUpdate: connectorError(404, 'NotFound', 'not found'),
+    });
+    stream.informative('…');
+    const text = await feed(stream, 30, 100);
+    expect(await stream.finish({ text, citations: [] })).toBe('timed_out');
+    expect(updates).toHaveLength(1);
+    const messages = sent.filter((s) => s.activity['type'] === 'message');
+    expect(messages.map((m) => m.activity['text'])).toEqual([text]);
+    expect(info(messages[0]?.activity ?? {}).streamType).toBeUndefined();
+  });
+
+  it('STR-04 TEAMS-09 soft deadline (100 s, faked clock): the stream is closed before the 2-minute cap, the answer replaces it', async () => {
+    const { stream, sent, updates } = harness();
     stream.informative('…');
     const text = await feed(stream, 110, 1000); // 110 s of text
     const outcome = await stream.finish({ text, citations: [] });
-    expect(outcome).toBe('fell_back_to_message');
+    expect(outcome).toBe('timed_out');
     const streamed = sent.filter((s) => info(s.activity).streamType !== undefined);
     const first = streamed[0]?.at ?? 0;
     expect(streamed.every((s) => s.at - first <= 101_000)).toBe(true);
-    const final = sent.at(-1)?.activity ?? {};
-    expect(info(final).streamType).toBeUndefined();
-    expect(final['text']).toBe(text);
+    // The last stream request is a final that closes it (no progress bubble left), well before 120 s.
+    const close = streamed.at(-1);
+    expect(info(close?.activity ?? {}).streamType).toBe('final');
+    expect((close?.at ?? 0) - first).toBeLessThan(120_000);
+    expect(text.startsWith(String(close?.activity['text']))).toBe(true);
+    // The answer replaces that message; no second copy as a new message.
+    expect(updates.map((u) => [u.id, u.activity['text']])).toEqual([['stream-1', text]]);
+    expect(sent.filter((s) => s.activity['type'] === 'message')).toHaveLength(1);
+  });
+
+  it('TEAMS-09 soft deadline with no text yet (a long tool call): the stream is still closed before the cap', async () => {
+    const { stream, sent, updates } = harness();
+    stream.informative('Using github.search…');
+    await jest.advanceTimersByTimeAsync(105_000);
+    const close = sent.filter((s) => info(s.activity).streamType !== undefined).at(-1)?.activity ?? {};
+    expect(info(close).streamType).toBe('final');
+    expect(close['text']).toBe('Still working on the answer…');
+    expect(await stream.finish({ text: 'done', citations: [] })).toBe('timed_out');
+    expect(updates.map((u) => u.activity['text'])).toEqual(['done']);
+  });
+
+  it('TEAMS-08 403 "Content stream is not allowed" (switched off) is not a Stop: the whole answer as a message', async () => {
+    const { stream, sent } = harness({
+      fail: (n) =>
+        n === 1 ? connectorError(403, 'ContentStreamNotAllowed', 'Content stream is not allowed') : undefined,
+    });
+    stream.informative('…');
+    const text = await feed(stream, 20, 100);
+    expect(stream.cancelled.aborted).toBe(false);
+    expect(await stream.finish({ text, citations: [] })).toBe('fell_back_to_message');
+    const messages = sent.filter((s) => s.activity['type'] === 'message');
+    expect(messages.map((m) => m.activity['text'])).toEqual([text]);
+    expect(info(messages[0]?.activity ?? {}).streamType).toBeUndefined();
+  });
+
+  it('TEAMS-08 a ContentStreamNotAllowed wording we do not know is not a Stop either', async () => {
+    const { stream, sent } = harness({
+      fail: (n) =>
+        n === 1 ? connectorError(403, 'ContentStreamNotAllowed', 'Something new from Teams') : undefined,
+    });
+    stream.informative('…');
+    const text = await feed(stream, 5, 100);
+    expect(stream.cancelled.aborted).toBe(false);
+    expect(await stream.finish({ text, citations: [] })).toBe('fell_back_to_message');
+    expect(sent.filter((s) => s.activity['type'] === 'message')).toHaveLength(1);
+  });
+
+  it('TEAMS-08 "Content stream was canceled by user." (one l) is a Stop', async () => {
+    const { stream } = harness({
+      fail: (n) =>
+        n === 2
+          ? connectorError(403, 'ContentStreamNotAllowed', 'Content stream was canceled by user.')
+          : undefined,
+    });
+    stream.informative('…');
+    const text = await feed(stream, 20, 100);
+    expect(stream.cancelled.aborted).toBe(true);
+    expect(await stream.finish({ text, citations: [] })).toBe('user_cancelled');
+  });
+
+  it('TEAMS-09 a chunk that fails (500) stops the chunks; the final still closes the stream', async () => {
+    const { stream, sent } = harness({
+      fail: (n) => (n === 2 ? connectorError(500, 'InternalServerError', 'boom') : undefined),
+    });
+    stream.informative('…');
+    const text = await feed(stream, 30, 100);
+    expect(await stream.finish({ text, citations: [] })).toBe('completed');
+    const streamed = sent.filter((s) => info(s.activity).streamType !== undefined);
+    expect(streamed.map((s) => info(s.activity).streamType)).toEqual(['streaming', 'streaming', 'final']);
+    expect(streamed.at(-1)?.activity['text']).toBe(text);
+  });
+
+  it('TEAMS-10 a final that fails is reported `failed` (finish never throws)', async () => {
+    const { stream } = harness({
+      fail: (n) => (n === 3 ? connectorError(500, 'InternalServerError', 'boom') : undefined),
+    });
+    stream.informative('…');
+    const text = await feed(stream, 12, 100);
+    await expect(stream.finish({ text, citations: [] })).resolves.toBe('failed');
+  });
+
+  it('TEAMS-10 a final refused as time exceeded whose fallbacks also fail is `failed`, not a throw', async () => {
+    const { stream } = harness({
+      fail: (n) =>
+        n >= 3
+          ? connectorError(
+              403,
+              'ContentStreamNotAllowed',
+              'Content stream finished due to exceeded streaming time.',
+            )
+          : undefined,
+      failUpdate: connectorError(500, 'InternalServerError', 'boom'),
+    });
+    stream.informative('…');
+    const text = await feed(stream, 12, 100);
+    await expect(stream.finish({ text, citations: [] })).resolves.toBe('failed');
   });
 
   it('STR-06 cumulative text over the budget is not streamed; finish splits it and closes the stream', async () => {
@@ -200,7 +328,7 @@ describe('TeamsAnswerStream (group chats: no streaming)', () => {
     expect(sent.every((s) => info(s.activity).streamType === undefined)).toBe(true);
     const messages = sent.filter((s) => s.activity['type'] === 'message');
     expect(messages).toHaveLength(1);
-    expect(messages[0]?.activity['channelData']).toEqual({ feedbackLoopEnabled: true });
+    expect(messages[0]?.activity['channelData']).toEqual({ feedbackLoop: { type: 'default' } });
     expect(JSON.stringify(messages[0]?.activity['entities'])).toContain('AIGeneratedContent');
   });
 

@@ -26,7 +26,11 @@ export async function onInvoke(ctx: TurnContext, d: RouteDeps): Promise<void> {
   }
 }
 
-/** Feedback buttons (👍/👎): logged as a count, never the free text. */
+/**
+ * Feedback buttons (👍/👎): logged as a count, never the free text. Teams wants HTTP 200 with an empty body
+ * and answers 400 "message/submitAction invoke response isn't empty" otherwise
+ * (bot-messages-ai-generated-content.md; docs/real-services.md, Teams).
+ */
 async function onFeedback(ctx: TurnContext, log: Logger): Promise<void> {
   const value = ctx.activity.value as
     { actionName?: unknown; actionValue?: { reaction?: unknown } } | undefined;
@@ -35,9 +39,5 @@ async function onFeedback(ctx: TurnContext, log: Logger): Promise<void> {
     action: typeof value?.actionName === 'string' ? value.actionName : 'unknown',
     reaction: reaction === 'like' || reaction === 'dislike' ? reaction : 'unknown',
   });
-  await sendInvokeResponse(ctx, 200, {
-    statusCode: 200,
-    type: 'application/vnd.microsoft.activity.message',
-    value: 'Thanks for the feedback.',
-  });
+  await sendInvokeResponse(ctx, 200);
 }

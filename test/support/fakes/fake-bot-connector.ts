@@ -115,6 +115,27 @@ export const ConnectorErrors = {
     status: 403,
     body: { error: { code: 'ContentStreamNotAllowed', message: 'Content stream was cancelled by user.' } },
   }),
+  /** "Canceled" with one l: the spelling some services use (Teams' docs spell it "cancelled"). */
+  streamCanceledByUser: (): ScriptResponse => ({
+    status: 403,
+    body: { error: { code: 'ContentStreamNotAllowed', message: 'Content stream was canceled by user.' } },
+  }),
+  /** Streaming is switched off for the tenant, the user or the bot (streaming-ux.md, error codes). */
+  streamNotAllowed: (): ScriptResponse => ({
+    status: 403,
+    body: { error: { code: 'ContentStreamNotAllowed', message: 'Content stream is not allowed' } },
+  }),
+  streamTooLarge: (): ScriptResponse => ({
+    status: 403,
+    body: { error: { code: 'ContentStreamNotAllowed', message: 'Message size too large' } },
+  }),
+  /** Teams refuses a whole message for one citation it cannot parse (bot-messages-ai-generated-content.md). */
+  badCitation: (position: number): ScriptResponse => ({
+    status: 400,
+    body: {
+      error: { code: 'BadRequest', message: `Error while parsing citation entity with ID: ${position}.` },
+    },
+  }),
   streamTimeExceeded: (): ScriptResponse => ({
     status: 403,
     body: {
@@ -179,7 +200,27 @@ export interface FakeBotConnectorOptions {
   members?: FakeMember[];
   /** Answer streaming requests in non-personal conversations with 405 BadArgument, like Teams (default false). */
   personalOnlyStreaming?: boolean;
+  /** Streaming switched off for the tenant, user or bot: every stream request gets 403 "Content stream is not allowed". */
+  streamingDisabled?: boolean;
+  /**
+   * Teams' streaming time cap (2 minutes in Teams; tests use less): a stream request more than this long after
+   * the stream's first one gets 403 "exceeded streaming time", and the stream is over. Off when undefined.
+   */
+  streamTimeLimitMs?: number;
+  /**
+   * Validate messages (POST and PUT) as Teams does (docs/real-services.md, Teams): 400 for more than 20
+   * citations, a citation name over 80 or abstract over 160 characters, or `feedbackLoop` together with
+   * `feedbackLoopEnabled`; 413 for an activity over 100 KB (UTF-16 of its JSON); 403 "already completed" for
+   * a stream request after that stream's final. Default false.
+   */
+  teamsValidation?: boolean;
 }
+
+/** Settings that can be changed while the fake runs (`configure`; `reset` clears them). */
+export type FakeBotConnectorSettings = Pick<
+  FakeBotConnectorOptions,
+  'personalOnlyStreaming' | 'streamingDisabled' | 'streamTimeLimitMs' | 'teamsValidation'
+>;
 
 /** A running fake connector. */
 export interface FakeBotConnector {
@@ -199,7 +240,9 @@ export interface FakeBotConnector {
   waitFor(predicate: (req: RecordedRequest) => boolean, timeoutMs?: number): Promise<RecordedRequest>;
   /** Sets the members GET …/members returns for a conversation. */
   setMembers(conversationId: string, members: FakeMember[]): void;
-  /** Forgets requests, scripts, streams and members. */
+  /** Changes settings for the requests that follow (merged into the start options). */
+  configure(settings: FakeBotConnectorSettings): void;
+  /** Forgets requests, scripts, streams, members and `configure` settings. */
   reset(): void;
   close(): Promise<void>;
 }
@@ -255,6 +298,56 @@ function readJson(req: IncomingMessage): Promise<unknown> {
   });
 }
 
+const badRequest = (message: string): ScriptResponse => ({
+  status: 400,
+  body: { error: { code: 'BadRequest', message } },
+});
+
+/** What Teams says about a message's AI entity and feedback settings (null: acceptable). */
+function messageRefusal(activity: WireActivity | undefined): ScriptResponse | null {
+  if (!activity) return null;
+  if (JSON.stringify(activity).length * 2 > 100_000) return ConnectorErrors.messageTooBig();
+  const cd = activity.channelData ?? {};
+  if (cd['feedbackLoop'] !== undefined && cd['feedbackLoopEnabled'] !== undefined)
+    return badRequest('feedbackLoop and feedbackLoopEnabled cannot both be set.');
+  for (const e of activity.entities ?? []) {
+    const citations = (e as { citation?: unknown } | null)?.citation;
+    if (!Array.isArray(citations)) continue;
+    if (citations.length > 20) return badRequest('Bot message with more than 20 citations.');
+    for (const c of citations as Array<{ position?: unknown; appearance?: Record<string, unknown> }>) {
+      const name = c.appearance?.['name'];
+      const abstract = c.appearance?.['abstract'];
+      if (
+        typeof name !== 'string' ||
+        name.length > 80 ||
+        (typeof abstract === 'string' && abstract.length > 160)
+      )
+        return ConnectorErrors.badCitation(Number(c.position));
+    }
+  }
+  return null;
+}
+
+/**
+ * Teams' verdict on the bot's answer to an invoke, for the invokes whose answer Teams checks: the feedback
+ * buttons' `message/submitAction` must be answered HTTP 200 with an empty body (an empty object is tolerated),
+ * else Teams reports 400 "message/submitAction invoke response isn't empty" (bot-messages-ai-generated-content.md).
+ */
+export function teamsVerdictOnInvokeResponse(
+  name: string,
+  status: number,
+  body: unknown,
+): { ok: true } | { ok: false; status: number; message: string } {
+  if (name !== 'message/submitAction') return { ok: true };
+  const empty =
+    body === undefined ||
+    body === null ||
+    body === '' ||
+    (typeof body === 'object' && Object.keys(body).length === 0);
+  if (status === 200 && empty) return { ok: true };
+  return { ok: false, status: 400, message: "message/submitAction invoke response isn't empty" };
+}
+
 const DEFAULT_MEMBERS: FakeMember[] = [
   {
     id: '29:user-1',
@@ -274,6 +367,42 @@ export async function startFakeBotConnector(
   let waiters: Array<{ predicate: (r: RecordedRequest) => boolean; resolve: (r: RecordedRequest) => void }> =
     [];
   let seq = 0;
+  let settings: FakeBotConnectorSettings = {};
+  const setting = <K extends keyof FakeBotConnectorSettings>(k: K): FakeBotConnectorSettings[K] =>
+    k in settings ? settings[k] : options[k];
+  /** Streams by id: when their first request came, and whether their final was taken. */
+  let streams = new Map<string, { startedAt: number; completed: boolean }>();
+
+  /** Teams' own refusals (settings), checked before the default behaviour. */
+  const teamsRefusal = (rec: RecordedRequest): ScriptResponse | null => {
+    const validate = setting('teamsValidation') === true;
+    if (validate && (rec.kind === 'message' || rec.kind === 'final' || rec.kind === 'update')) {
+      const refusal = messageRefusal(rec.activity);
+      if (refusal) return refusal;
+    }
+    if (!rec.stream) return null;
+    if (setting('streamingDisabled')) return ConnectorErrors.streamNotAllowed();
+    const id = rec.stream.streamId;
+    const state = id === undefined ? undefined : streams.get(id);
+    if (!state) return null;
+    if (validate && state.completed) return ConnectorErrors.streamAlreadyCompleted();
+    const limit = setting('streamTimeLimitMs');
+    if (limit !== undefined && rec.at - state.startedAt > limit) {
+      state.completed = true;
+      return ConnectorErrors.streamTimeExceeded();
+    }
+    return null;
+  };
+
+  /** Remembers streams the fake opened and closed. */
+  const trackStream = (rec: RecordedRequest): void => {
+    if (!rec.stream || (rec.status ?? 500) >= 300) return;
+    const id = rec.stream.streamId ?? (rec.responseBody as { id?: string } | undefined)?.id;
+    if (id === undefined) return;
+    const state = streams.get(id) ?? { startedAt: rec.at, completed: false };
+    if (rec.kind === 'final') state.completed = true;
+    streams.set(id, state);
+  };
 
   const notify = (rec: RecordedRequest): void => {
     const hit = waiters.filter((w) => w.predicate(rec));
@@ -308,7 +437,7 @@ export async function startFakeBotConnector(
       case 'streaming':
       case 'final': {
         const s = rec.stream;
-        if (options.personalOnlyStreaming && rec.activity?.conversation?.conversationType !== 'personal') {
+        if (setting('personalOnlyStreaming') && rec.activity?.conversation?.conversationType !== 'personal') {
           return ConnectorErrors.streamingNotInThisScope();
         }
         if (rec.kind === 'final') return { status: 202, body: { id: s?.streamId ?? randomUUID() } };
@@ -412,7 +541,8 @@ export async function startFakeBotConnector(
       return;
     }
     if (scripted?.delayMs) await new Promise((r) => setTimeout(r, scripted.delayMs));
-    respond(res, rec, scripted ?? emulate(rec), scripted !== undefined);
+    respond(res, rec, scripted ?? teamsRefusal(rec) ?? emulate(rec), scripted !== undefined);
+    trackStream(rec);
     notify(rec);
   };
 
@@ -476,10 +606,15 @@ export async function startFakeBotConnector(
     setMembers: (conversationId, list) => {
       members.set(conversationId, list);
     },
+    configure: (next) => {
+      settings = { ...settings, ...next };
+    },
     reset: () => {
       records = [];
       rules = [];
       members = new Map();
+      streams = new Map();
+      settings = {};
       seq = 0;
     },
     close: () =>

@@ -40,6 +40,8 @@ export type Shown =
 /** One Teams conversation as the relay sees it; `shown` is everything it showed, in order. */
 export class FakeConversation implements ConversationIO {
   readonly shown: Shown[] = [];
+  /** What `finish` reports (e.g. `failed`: Teams did not take the final message). */
+  finishOutcome: StreamOutcome = 'completed';
   private cards = 0;
 
   constructor(
@@ -60,7 +62,7 @@ export class FakeConversation implements ConversationIO {
       cancelled: ac.signal,
       finish: async (answer): Promise<StreamOutcome> => {
         await this.record({ kind: 'final', answer });
-        return 'completed';
+        return this.finishOutcome;
       },
       abandon: (note) => this.record({ kind: 'abandon', ...(note ? { note } : {}) }),
     };

@@ -48,6 +48,27 @@ describe('turns', () => {
     expect(kit.foundry.requests[1]?.thread).toEqual({ mode: 'previous_response' });
   });
 
+  test('TEAMS-10 a final answer Teams did not take (finish → failed) shows the error card with the turn reference', async () => {
+    const kit = makeKit();
+    kit.io().finishOutcome = 'failed';
+    kit.foundry.next({ events: ended(outcome({ text: 'Hello Ada' })) });
+    await kit.say(ADA, 'hello');
+    const shown = kit.io().shown;
+    expect(shown.at(-2)).toMatchObject({ kind: 'final' });
+    const card = kit.io().cardsOf('error')[0];
+    expect(card).toMatchObject({ code: 'ANSWER_NOT_DELIVERED', retryText: 'hello' });
+    // The reference is the turn's correlation id: the log of the Foundry turn carries the same id.
+    const turnLog = kit.logs.find((l) => l['msg'] === 'turn.ended' || l['event'] === 'turn.ended');
+    expect(turnLog?.['correlationId']).toBe(card?.correlationId);
+  });
+
+  test('TEAMS-10 a delivered answer shows no error card', async () => {
+    const kit = makeKit();
+    kit.foundry.next({ events: ended(outcome({ text: 'Hello Ada' })) });
+    await kit.say(ADA, 'hello');
+    expect(kit.io().cardsOf('error')).toHaveLength(0);
+  });
+
   test('a failure before any text shows the error card with a reference id and a Retry button', async () => {
     const kit = makeKit();
     kit.foundry.next({ error: new BotError('FOUNDRY_UNAVAILABLE', 'down') });
