@@ -2,8 +2,8 @@ import OpenAI from 'openai';
 import type { AccessToken, TokenCredential } from '@azure/identity';
 import { BotError } from '../errors';
 import type { Logger } from '../observability/logger';
-import { fromIdentityError, fromOpenAIError, isAbortLike } from './errors';
-import { guard, raceAbort } from './abortable';
+import { fromIdentityError, fromOpenAIError, isAbortLike, isUnrecognised } from './errors';
+import { delay, guard, raceAbort } from './abortable';
 import { toAgentEvents } from './stream-parser';
 import type { AgentEvent, FoundryClient, StreamOptions, TurnRequest } from './types';
 import { FOUNDRY_SCOPE } from './types';
@@ -46,11 +46,20 @@ export interface FoundryClientOptions {
   /**
    * Longest silence allowed between two SSE events once a stream has started (reliability-plan STR-02).
    * Expiry aborts the request and ends the iterator with `STREAM_INTERRUPTED` (`reason: 'idle_timeout'`),
-   * handled like a cut stream (STR-01). Config default 30 s.
+   * handled like a cut stream (STR-01). Config default 120 s: an MCP tool call may run silently for up to
+   * ~100 s between `response.mcp_call.in_progress` and its completion (foundry-wire.md §7.2).
    */
   idleTimeoutMs: number;
   /** SDK retries before a stream starts (attempts = maxRetries + 1). Config default 2. */
   maxRetries: number;
+  /**
+   * Extra attempts when Foundry refuses a turn because another response is running on the conversation
+   * (`FOUNDRY_BUSY`: 400 `conversation_locked`, or a 409 the SDK did not already retry). Nothing was processed,
+   * so waiting and re-sending is safe, approval continuations included. Default 0; config default 3.
+   */
+  busyRetries?: number;
+  /** First wait before a busy retry, doubled each time (a `Retry-After` wins). Default 2 s. */
+  busyRetryDelayMs?: number;
   log: Logger;
   /** Test seam: the fetch implementation (default: the global fetch). */
   fetch?: typeof fetch;
@@ -141,6 +150,7 @@ interface TurnProgress {
   streaming: boolean;
   idleFired: boolean;
   responseId?: string;
+  requestId?: string;
   partialTextLength: number;
 }
 
@@ -156,6 +166,20 @@ function withDetails(err: BotError, extra: Record<string, unknown>): BotError {
   return new BotError(err.code, err.message, {
     cause: err.cause ?? err,
     details: { ...extra, ...err.details },
+  });
+}
+
+/** Status, code, param and request id of an error whose shape we do not know; never its message or body. */
+function logUnrecognised(log: Logger, err: BotError): void {
+  const d = err.details;
+  log.warn('foundry.error.unrecognised', {
+    source: d['status'] === undefined ? 'stream' : 'http',
+    mappedTo: err.code,
+    ...(d['status'] !== undefined ? { status: d['status'] } : {}),
+    ...(d['code'] !== undefined ? { code: d['code'] } : {}),
+    ...(d['param'] !== undefined ? { param: d['param'] } : {}),
+    ...(d['requestId'] !== undefined ? { requestId: d['requestId'] } : {}),
+    ...(d['responseId'] !== undefined ? { responseId: d['responseId'] } : {}),
   });
 }
 
@@ -211,6 +235,12 @@ async function authorization(credential: TokenCredential, signal: AbortSignal | 
   return `Bearer ${token.token}`;
 }
 
+/** An open SSE stream and Foundry's request id for it (x-request-id), for the logs. */
+interface Opened {
+  stream: AsyncIterable<unknown>;
+  requestId?: string;
+}
+
 /** Sends the turn request; resolves once the response headers arrived (after the SDK's retries). */
 async function openTurnStream(
   client: OpenAI,
@@ -218,7 +248,7 @@ async function openTurnStream(
   req: TurnRequest,
   so: StreamOptions,
   signal: AbortSignal,
-): Promise<AsyncIterable<unknown>> {
+): Promise<Opened> {
   const body = buildResponseBody(req);
   log.debug('foundry.turn.start', {
     threading: req.thread.mode,
@@ -228,29 +258,97 @@ async function openTurnStream(
   const auth = await authorization(so.credential, so.signal);
   // The agent_reference must be in the FIRST argument: a second-argument `{ body }` would replace the
   // whole body on a plain client (§1.4 pitfall).
-  return raceAbort(
-    client.responses.create(body, {
-      headers: { Authorization: auth },
-      signal,
-      ...(so.maxRetries !== undefined ? { maxRetries: so.maxRetries } : {}),
-    }),
+  const { data, request_id } = await raceAbort(
+    client.responses
+      .create(body, {
+        headers: { Authorization: auth },
+        signal,
+        ...(so.maxRetries !== undefined ? { maxRetries: so.maxRetries } : {}),
+      })
+      .withResponse(),
     so.signal,
   );
+  return { stream: data, ...(request_id ? { requestId: request_id } : {}) };
 }
+
+/**
+ * {@link openTurnStream}, re-sent while Foundry answers "busy" (bounded by `busyRetries`, waits doubling from
+ * `busyRetryDelayMs`, a `Retry-After` wins; aborted waits end at once). A 409 is retried here only when the
+ * SDK's own retries (which cover 409) are off for this call, so the two never nest (conventions.md C11).
+ */
+async function openWithBusyRetry(
+  client: OpenAI,
+  opts: FoundryClientOptions,
+  log: Logger,
+  req: TurnRequest,
+  so: StreamOptions,
+  signal: AbortSignal,
+): Promise<Opened> {
+  const retries = opts.busyRetries ?? 0;
+  const sdkRetries = so.maxRetries ?? opts.maxRetries;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await openTurnStream(client, log, req, so, signal);
+    } catch (e) {
+      const err = fromOpenAIError(e);
+      const sdkRetried = err.details['status'] === 409 && sdkRetries > 0;
+      if (err.code !== 'FOUNDRY_BUSY' || sdkRetried || attempt >= retries || signal.aborted) throw e;
+      const retryAfter = err.details['retryAfterMs'];
+      const waitMs =
+        typeof retryAfter === 'number' ? retryAfter : (opts.busyRetryDelayMs ?? 2_000) * 2 ** attempt;
+      log.info('foundry.busy_retry', {
+        attempt: attempt + 1,
+        waitMs,
+        status: err.details['status'],
+        requestId: err.details['requestId'],
+      });
+      await delay(waitMs, signal);
+    }
+  }
+}
+
+/** `response.failed` error codes the relay knows; others are logged as unrecognised. */
+const KNOWN_FAILURE_CODES = new Set(['server_error', 'rate_limit_exceeded', 'tool_user_error']);
 
 /** Updates the turn's progress from one event; logs the end of the turn. */
 function observe(p: TurnProgress, ev: AgentEvent, log: Logger, startedAt: number): void {
   if (ev.type === 'turn.started') p.responseId = ev.responseId;
   else if (ev.type === 'text.delta') p.partialTextLength += ev.text.length;
   else if (ev.type === 'turn.end') {
+    const o = ev.outcome;
+    const requestId = p.requestId !== undefined ? { requestId: p.requestId } : {};
     log.info('foundry.turn.end', {
-      responseId: ev.outcome.responseId,
-      status: ev.outcome.status,
-      approvals: ev.outcome.approvals.length,
-      consents: ev.outcome.consents.length,
+      responseId: o.responseId,
+      status: o.status,
+      approvals: o.approvals.length,
+      consents: o.consents.length,
       durationMs: Date.now() - startedAt,
+      ...requestId,
     });
+    if (o.error !== undefined && !KNOWN_FAILURE_CODES.has(o.error.code)) {
+      // Code only: the message may quote user text or tool output (conventions.md C12).
+      log.warn('foundry.error.unrecognised', {
+        source: 'response.failed',
+        code: o.error.code,
+        responseId: o.responseId,
+        ...requestId,
+      });
+    }
   }
+}
+
+/**
+ * A 404 on a conversation-mode turn that names neither side (no `param`, no known code) is taken as the
+ * conversation being gone: the relay then retries once in a fresh thread, and a fresh thread that is "not
+ * found" too is reported as the agent missing (turn-loop.ts), so either reading ends in the right message.
+ */
+function refineNotFound(err: BotError, req: TurnRequest): BotError {
+  if (err.code !== 'FOUNDRY_NOT_FOUND' || req.thread.mode !== 'conversation') return err;
+  if (err.details['param'] === 'agent_reference' || err.details['code'] !== undefined) return err;
+  return new BotError('FOUNDRY_THREAD_NOT_FOUND', err.message, {
+    cause: err.cause ?? err,
+    details: { ...err.details, assumed: 'conversation' },
+  });
 }
 
 async function createConversation(
@@ -318,8 +416,9 @@ export function createFoundryClient(opts: FoundryClientOptions): FoundryClient {
     const signal = so.signal !== undefined ? AbortSignal.any([so.signal, watchdog.signal]) : watchdog.signal;
     const p: TurnProgress = { streaming: false, idleFired: false, partialTextLength: 0 };
     try {
-      const stream = await openTurnStream(client, log, req, so, signal);
+      const { stream, requestId } = await openWithBusyRetry(client, opts, log, req, so, signal);
       p.streaming = true;
+      if (requestId !== undefined) p.requestId = requestId;
       const raw = guard<unknown>(stream, opts.idleTimeoutMs, signal, () => {
         p.idleFired = true;
         watchdog.abort();
@@ -329,12 +428,16 @@ export function createFoundryClient(opts: FoundryClientOptions): FoundryClient {
         yield ev;
       }
     } catch (e) {
-      const err = classifyTurnFailure(e, p, so.signal?.aborted === true, opts.idleTimeoutMs);
+      const err = refineNotFound(
+        classifyTurnFailure(e, p, so.signal?.aborted === true, opts.idleTimeoutMs),
+        req,
+      );
       log.warn('foundry.turn.failed', {
         code: err.code,
         details: err.details,
         durationMs: Date.now() - startedAt,
       });
+      if (isUnrecognised(err)) logUnrecognised(log, err);
       throw err;
     } finally {
       // Closes the HTTP stream when the consumer stops early, and releases the idle timer.

@@ -52,6 +52,8 @@ beforeAll(async () => {
     timeoutMs: 5_000,
     idleTimeoutMs: 2_000,
     maxRetries: 2,
+    busyRetries: 0,
+    busyRetryDelayMs: 100,
   };
   appCredential = createAppCredential(foundryCfg);
 });
@@ -358,6 +360,8 @@ describe('the bot identity through the real ManagedIdentityCredential', () => {
       timeoutMs: 5_000,
       idleTimeoutMs: 2_000,
       maxRetries: 0,
+      busyRetries: 0,
+      busyRetryDelayMs: 100,
     });
     const r = await run(client(), { mode: 'previous_response' }, { kind: 'text', text: 'hello' }, fresh);
     expect(r.error?.code).toBe('IDENTITY_UNAVAILABLE');
