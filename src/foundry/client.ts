@@ -2,8 +2,9 @@ import OpenAI from 'openai';
 import type { AccessToken, TokenCredential } from '@azure/identity';
 import { BotError } from '../errors';
 import type { Logger } from '../observability/logger';
-import { fromIdentityError, fromOpenAIError, isAbortLike, isUnrecognised } from './errors';
-import { delay, guard, raceAbort } from './abortable';
+import { fromIdentityError, fromOpenAIError, isAbortLike, logIfUnrecognised, refineNotFound } from './errors';
+import { guard, raceAbort } from './abortable';
+import { withBusyRetry } from './busy';
 import { toAgentEvents } from './stream-parser';
 import type { AgentEvent, FoundryClient, StreamOptions, TurnRequest } from './types';
 import { FOUNDRY_SCOPE } from './types';
@@ -169,20 +170,6 @@ function withDetails(err: BotError, extra: Record<string, unknown>): BotError {
   });
 }
 
-/** Status, code, param and request id of an error whose shape we do not know; never its message or body. */
-function logUnrecognised(log: Logger, err: BotError): void {
-  const d = err.details;
-  log.warn('foundry.error.unrecognised', {
-    source: d['status'] === undefined ? 'stream' : 'http',
-    mappedTo: err.code,
-    ...(d['status'] !== undefined ? { status: d['status'] } : {}),
-    ...(d['code'] !== undefined ? { code: d['code'] } : {}),
-    ...(d['param'] !== undefined ? { param: d['param'] } : {}),
-    ...(d['requestId'] !== undefined ? { requestId: d['requestId'] } : {}),
-    ...(d['responseId'] !== undefined ? { responseId: d['responseId'] } : {}),
-  });
-}
-
 /** Maps any failure of a streamed turn to a BotError (see {@link createFoundryClient} for the cases). */
 function classifyTurnFailure(
   e: unknown,
@@ -271,42 +258,6 @@ async function openTurnStream(
   return { stream: data, ...(request_id ? { requestId: request_id } : {}) };
 }
 
-/**
- * {@link openTurnStream}, re-sent while Foundry answers "busy" (bounded by `busyRetries`, waits doubling from
- * `busyRetryDelayMs`, a `Retry-After` wins; aborted waits end at once). A 409 is retried here only when the
- * SDK's own retries (which cover 409) are off for this call, so the two never nest (conventions.md C11).
- */
-async function openWithBusyRetry(
-  client: OpenAI,
-  opts: FoundryClientOptions,
-  log: Logger,
-  req: TurnRequest,
-  so: StreamOptions,
-  signal: AbortSignal,
-): Promise<Opened> {
-  const retries = opts.busyRetries ?? 0;
-  const sdkRetries = so.maxRetries ?? opts.maxRetries;
-  for (let attempt = 0; ; attempt++) {
-    try {
-      return await openTurnStream(client, log, req, so, signal);
-    } catch (e) {
-      const err = fromOpenAIError(e);
-      const sdkRetried = err.details['status'] === 409 && sdkRetries > 0;
-      if (err.code !== 'FOUNDRY_BUSY' || sdkRetried || attempt >= retries || signal.aborted) throw e;
-      const retryAfter = err.details['retryAfterMs'];
-      const waitMs =
-        typeof retryAfter === 'number' ? retryAfter : (opts.busyRetryDelayMs ?? 2_000) * 2 ** attempt;
-      log.info('foundry.busy_retry', {
-        attempt: attempt + 1,
-        waitMs,
-        status: err.details['status'],
-        requestId: err.details['requestId'],
-      });
-      await delay(waitMs, signal);
-    }
-  }
-}
-
 /** `response.failed` error codes the relay knows; others are logged as unrecognised. */
 const KNOWN_FAILURE_CODES = new Set(['server_error', 'rate_limit_exceeded', 'tool_user_error']);
 
@@ -335,20 +286,6 @@ function observe(p: TurnProgress, ev: AgentEvent, log: Logger, startedAt: number
       });
     }
   }
-}
-
-/**
- * A 404 on a conversation-mode turn that names neither side (no `param`, no known code) is taken as the
- * conversation being gone: the relay then retries once in a fresh thread, and a fresh thread that is "not
- * found" too is reported as the agent missing (turn-loop.ts), so either reading ends in the right message.
- */
-function refineNotFound(err: BotError, req: TurnRequest): BotError {
-  if (err.code !== 'FOUNDRY_NOT_FOUND' || req.thread.mode !== 'conversation') return err;
-  if (err.details['param'] === 'agent_reference' || err.details['code'] !== undefined) return err;
-  return new BotError('FOUNDRY_THREAD_NOT_FOUND', err.message, {
-    cause: err.cause ?? err,
-    details: { ...err.details, assumed: 'conversation' },
-  });
 }
 
 async function createConversation(
@@ -416,7 +353,16 @@ export function createFoundryClient(opts: FoundryClientOptions): FoundryClient {
     const signal = so.signal !== undefined ? AbortSignal.any([so.signal, watchdog.signal]) : watchdog.signal;
     const p: TurnProgress = { streaming: false, idleFired: false, partialTextLength: 0 };
     try {
-      const { stream, requestId } = await openWithBusyRetry(client, opts, log, req, so, signal);
+      const { stream, requestId } = await withBusyRetry(
+        () => openTurnStream(client, log, req, so, signal),
+        {
+          retries: opts.busyRetries ?? 0,
+          delayMs: opts.busyRetryDelayMs ?? 2_000,
+          sdkRetries: so.maxRetries ?? opts.maxRetries,
+        },
+        log,
+        signal,
+      );
       p.streaming = true;
       if (requestId !== undefined) p.requestId = requestId;
       const raw = guard<unknown>(stream, opts.idleTimeoutMs, signal, () => {
@@ -437,7 +383,7 @@ export function createFoundryClient(opts: FoundryClientOptions): FoundryClient {
         details: err.details,
         durationMs: Date.now() - startedAt,
       });
-      if (isUnrecognised(err)) logUnrecognised(log, err);
+      logIfUnrecognised(log, err);
       throw err;
     } finally {
       // Closes the HTTP stream when the consumer stops early, and releases the idle timer.

@@ -18,6 +18,8 @@ import {
   RateLimitError,
 } from 'openai';
 import { BotError } from '../errors';
+import type { Logger } from '../observability/logger';
+import type { TurnRequest } from './types';
 
 /**
  * The Foundry boundary of the error hierarchy (conventions.md C4): every failure of the `openai` SDK or of
@@ -73,7 +75,7 @@ const KNOWN_STATUSES = new Set([400, 401, 403, 404, 408, 409, 429]);
  * or the emulator showed us): such errors are logged with status, code, param and request id only, so an
  * operator can compare them with docs/real-services.md. Unanswered approvals carry no code and are known.
  */
-export function isUnrecognised(err: BotError): boolean {
+function isUnrecognised(err: BotError): boolean {
   const d = err.details;
   if (d['pendingRequestIds'] !== undefined || err.code === 'STREAM_INTERRUPTED') return false;
   const status = d['status'];
@@ -243,27 +245,7 @@ export function fromOpenAIError(err: unknown): BotError {
   if (err instanceof ConflictError || (err instanceof BadRequestError && details['code'] === BUSY_CODE)) {
     return new BotError('FOUNDRY_BUSY', `Foundry conversation busy (${tag})`, { cause: err, details });
   }
-  if (err instanceof BadRequestError && isThreadGone(details)) {
-    return new BotError('FOUNDRY_THREAD_NOT_FOUND', `Foundry thread not found (${tag})`, {
-      cause: err,
-      details,
-    });
-  }
-  if (err instanceof BadRequestError) {
-    const message = bodyMessage(err);
-    const pending = message === undefined ? undefined : parseUnansweredApprovals(message);
-    if (pending !== undefined) {
-      return new BotError(
-        'FOUNDRY_UNANSWERED_APPROVALS',
-        `Foundry has unanswered approval requests (${tag})`,
-        {
-          cause: err,
-          details: { ...details, pendingRequestIds: pending },
-        },
-      );
-    }
-    return new BotError('FOUNDRY_REJECTED', `Foundry rejected the request (${tag})`, { cause: err, details });
-  }
+  if (err instanceof BadRequestError) return fromBadRequest(err, details, tag);
   if (err.status === undefined) {
     // The SDK throws a status-less APIError for an `error` SSE event (or a data object with a top-level
     // `error`) once the stream has started (foundry-protocol.md §3.1).
@@ -273,6 +255,54 @@ export function fromOpenAIError(err: unknown): BotError {
     });
   }
   return new BotError('FOUNDRY_REJECTED', `Foundry rejected the request (${tag})`, { cause: err, details });
+}
+
+/** A 400: the thread is gone, approvals are unanswered (§6.3), or the request was refused. */
+function fromBadRequest(err: BadRequestError, details: Record<string, unknown>, tag: string): BotError {
+  if (isThreadGone(details)) {
+    return new BotError('FOUNDRY_THREAD_NOT_FOUND', `Foundry thread not found (${tag})`, {
+      cause: err,
+      details,
+    });
+  }
+  const message = bodyMessage(err);
+  const pending = message === undefined ? undefined : parseUnansweredApprovals(message);
+  if (pending !== undefined) {
+    return new BotError('FOUNDRY_UNANSWERED_APPROVALS', `Foundry has unanswered approval requests (${tag})`, {
+      cause: err,
+      details: { ...details, pendingRequestIds: pending },
+    });
+  }
+  return new BotError('FOUNDRY_REJECTED', `Foundry rejected the request (${tag})`, { cause: err, details });
+}
+
+/** Status, code, param and request id of an error whose shape we do not know; never its message or body. */
+export function logIfUnrecognised(log: Logger, err: BotError): void {
+  if (!isUnrecognised(err)) return;
+  const d = err.details;
+  log.warn('foundry.error.unrecognised', {
+    source: d['status'] === undefined ? 'stream' : 'http',
+    mappedTo: err.code,
+    ...(d['status'] !== undefined ? { status: d['status'] } : {}),
+    ...(d['code'] !== undefined ? { code: d['code'] } : {}),
+    ...(d['param'] !== undefined ? { param: d['param'] } : {}),
+    ...(d['requestId'] !== undefined ? { requestId: d['requestId'] } : {}),
+    ...(d['responseId'] !== undefined ? { responseId: d['responseId'] } : {}),
+  });
+}
+
+/**
+ * A 404 on a conversation-mode turn that names neither side (no `param`, no known code) is taken as the
+ * conversation being gone: the relay then retries once in a fresh thread, and a fresh thread that is "not
+ * found" too is reported as the agent missing (turn-loop.ts), so either reading ends in the right message.
+ */
+export function refineNotFound(err: BotError, req: TurnRequest): BotError {
+  if (err.code !== 'FOUNDRY_NOT_FOUND' || req.thread.mode !== 'conversation') return err;
+  if (err.details['param'] === 'agent_reference' || err.details['code'] !== undefined) return err;
+  return new BotError('FOUNDRY_THREAD_NOT_FOUND', err.message, {
+    cause: err.cause ?? err,
+    details: { ...err.details, assumed: 'conversation' },
+  });
 }
 
 /** `retry-after-ms`, else `retry-after` in seconds or as an HTTP date, as milliseconds (≥ 0). */
