@@ -519,7 +519,7 @@ describe('§7.2 errors mapped to codes', () => {
     const second = await run(c, { mode: 'conversation', conversationId: conv }, text('hello'), cred, 0);
     expect(second.error).toMatchObject({
       code: 'FOUNDRY_BUSY',
-      details: { status: 409, code: 'conversation_locked' },
+      details: { status: 400, code: 'conversation_locked' },
     });
     expect((await slow).outcome?.status).toBe('completed');
   });
