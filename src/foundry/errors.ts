@@ -292,13 +292,14 @@ export function logIfUnrecognised(log: Logger, err: BotError): void {
 }
 
 /**
- * A 404 on a conversation-mode turn that names neither side (no `param`, no known code) is taken as the
+ * A 404 on a conversation-mode turn that names neither side (no `param`, no code beyond `not_found`) is taken as the
  * conversation being gone: the relay then retries once in a fresh thread, and a fresh thread that is "not
  * found" too is reported as the agent missing (turn-loop.ts), so either reading ends in the right message.
  */
 export function refineNotFound(err: BotError, req: TurnRequest): BotError {
   if (err.code !== 'FOUNDRY_NOT_FOUND' || req.thread.mode !== 'conversation') return err;
-  if (err.details['param'] === 'agent_reference' || err.details['code'] !== undefined) return err;
+  const code = err.details['code'];
+  if (err.details['param'] !== undefined || (code !== undefined && code !== 'not_found')) return err;
   return new BotError('FOUNDRY_THREAD_NOT_FOUND', err.message, {
     cause: err.cause ?? err,
     details: { ...err.details, assumed: 'conversation' },
