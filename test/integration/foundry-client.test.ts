@@ -465,7 +465,7 @@ describe('§7.2 errors mapped to codes', () => {
     expect((await getLog(emu.url)).requests.filter((q) => q.path.endsWith('/responses'))).toHaveLength(1);
   });
 
-  it('unknown previous_response_id → FOUNDRY_REJECTED previous_response_not_found', async () => {
+  it('unknown previous_response_id → FOUNDRY_THREAD_NOT_FOUND previous_response_not_found (issue 11)', async () => {
     const r = await run(
       client(),
       { mode: 'previous_response', previousResponseId: 'resp_doesnotexist' },
@@ -473,19 +473,19 @@ describe('§7.2 errors mapped to codes', () => {
       userCredential(ALICE),
     );
     expect(r.error).toMatchObject({
-      code: 'FOUNDRY_REJECTED',
+      code: 'FOUNDRY_THREAD_NOT_FOUND',
       details: { status: 400, code: 'previous_response_not_found', param: 'previous_response_id' },
     });
   });
 
-  it('unknown conversation → FOUNDRY_NOT_FOUND', async () => {
+  it('unknown conversation → FOUNDRY_THREAD_NOT_FOUND, not "agent not found" (issue 11)', async () => {
     const r = await run(
       client(),
       { mode: 'conversation', conversationId: 'conv_doesnotexist' },
       text('hi'),
       userCredential(ALICE),
     );
-    expect(r.error?.code).toBe('FOUNDRY_NOT_FOUND');
+    expect(r.error?.code).toBe('FOUNDRY_THREAD_NOT_FOUND');
   });
 
   it('expired token → FOUNDRY_UNAUTHORIZED, not retried', async () => {
