@@ -26,7 +26,8 @@ export type PlannedItem =
   | { kind: 'message'; item: MessageItem; deltas: string[] }
   | { kind: 'list_tools'; item: McpListToolsItem }
   | { kind: 'approval_request'; item: McpApprovalRequestItem }
-  | { kind: 'mcp_call'; item: McpCallItem }
+  /** `silentMs`: quiet time after `mcp_call.in_progress` (a slow tool). */
+  | { kind: 'mcp_call'; item: McpCallItem; silentMs: number }
   | { kind: 'consent'; item: OAuthConsentRequestItem; asItem: boolean; asEvent: boolean };
 
 export type NewApproval = Pick<
@@ -157,12 +158,22 @@ function declinedError(form: Settings['mcpCallErrorForm']): McpCallError {
   }
 }
 
+/** A call's silence: the rule's `silent_ms`, else the tool's, else settings.toolSilentMs. */
+function silentOf(ctx: TurnContext, c: CallDef): number {
+  const tool = ctx.agent.mcp
+    .find((s) => s.server_label === c.server_label)
+    ?.tools.find((t) => t.name === c.name);
+  return c.silent_ms ?? tool?.silent_ms ?? ctx.settings.toolSilentMs;
+}
+
 const mcpCall = (
+  ctx: TurnContext,
   c: CallDef,
   approvalRequestId: string | null,
   result: { output: string } | { error: McpCallError },
 ): PlannedItem => ({
   kind: 'mcp_call',
+  silentMs: 'output' in result ? silentOf(ctx, c) : 0,
   item: {
     id: ids.mcpCall(),
     type: 'mcp_call',
@@ -175,6 +186,83 @@ const mcpCall = (
     status: 'output' in result ? 'completed' : 'failed',
   },
 });
+
+function approvalRequest(
+  c: CallDef,
+  ruleIndex: number,
+  callIndex: number,
+): { planned: PlannedItem; pending: NewApproval } {
+  const item: McpApprovalRequestItem = {
+    id: ids.approvalRequest(),
+    type: 'mcp_approval_request',
+    server_label: c.server_label,
+    name: c.name,
+    arguments: argsJson(c),
+  };
+  return {
+    planned: { kind: 'approval_request', item },
+    pending: {
+      id: item.id,
+      ruleIndex,
+      callIndex,
+      kind: 'tool',
+      serverLabel: c.server_label,
+      name: c.name,
+      arguments: item.arguments,
+    },
+  };
+}
+
+/** The consent request of a server that still needs a sign-in (list-tools prelude without tools first). */
+function consentItems(ctx: TurnContext, s: McpServerDef): PlannedItem[] {
+  const item: OAuthConsentRequestItem = {
+    id: ids.consent(),
+    type: 'oauth_consent_request',
+    created_by: {},
+    consent_link: ctx.consentLink(s.server_label),
+    ...(ctx.settings.consentServerLabel ? { server_label: s.server_label } : {}),
+  };
+  return [listTools(s, true), { kind: 'consent', item, asItem: true, asEvent: false }];
+}
+
+/**
+ * The user's token for a tool lapsed (the `tool_auth_lapsed` fault): the first MCP call fails with
+ * `message` and the agent says it could not use the tool. Returns the plan unchanged without MCP calls.
+ */
+export function lapseFirstCall(
+  plan: TurnPlan,
+  message: string,
+  form: Settings['mcpCallErrorForm'],
+): TurnPlan {
+  const at = plan.items.findIndex((p) => p.kind === 'mcp_call');
+  const call = plan.items[at];
+  if (call?.kind !== 'mcp_call') return plan;
+  const error: McpCallError =
+    form === 'string'
+      ? message
+      : form === 'tool_execution_error'
+        ? { type: 'mcp_tool_execution_error', content: [{ type: 'text', text: message }] }
+        : { type: 'http_error', code: 401, message };
+  const failed: PlannedItem = {
+    kind: 'mcp_call',
+    silentMs: 0,
+    item: { ...call.item, output: null, error, status: 'failed' },
+  };
+  const label = `${call.item.server_label}.${call.item.name}`;
+  const items = plan.items.slice(0, at).concat(failed);
+  items.push(buildMessage(`I couldn't use ${label}: it reported an authentication error.`, undefined));
+  return { ...plan, items, newApprovals: [] };
+}
+
+/** Number of stream events before a plan's first MCP call has reported `in_progress` (for a failure there). */
+export function eventsUntilFirstCallRuns(plan: TurnPlan): number {
+  let n = 2; // response.created, response.in_progress
+  for (const p of plan.items) {
+    if (p.kind === 'mcp_call') return n + 2; // output_item.added, mcp_call.in_progress
+    n += eventsFor(p, 0, '').length;
+  }
+  return n;
+}
 
 /** A fresh run of a rule on the user's text (§8.4 steps 2–5). */
 export function planRule(ctx: TurnContext, ruleIndex: number): TurnPlan {
@@ -208,7 +296,7 @@ export function planRule(ctx: TurnContext, ruleIndex: number): TurnPlan {
     const labels = new Set(declined.map((s) => s.server_label));
     const items: PlannedItem[] = calls
       .filter((c) => labels.has(c.server_label))
-      .map((c) => mcpCall(c, null, { error: declinedError(ctx.settings.mcpCallErrorForm) }));
+      .map((c) => mcpCall(ctx, c, null, { error: declinedError(ctx.settings.mcpCallErrorForm) }));
     const text = (rule.on_decline_text ?? ctx.settings.declinedConsentText)
       .split('{server_label}')
       .join([...labels].join(', '));
@@ -255,6 +343,18 @@ export function planRule(ctx: TurnContext, ruleIndex: number): TurnPlan {
         items.push({ kind: 'consent', item, asItem: delivery !== 'event', asEvent: delivery !== 'item' });
       }
     }
+    if (ctx.settings.consentWithApprovals && delivery !== 'approval_arguments') {
+      // Both in one response (issue 11): approvals for the calls whose server needs no sign-in.
+      const open = calls
+        .map((c, callIndex) => ({ c, callIndex }))
+        .filter(({ c }) => !needed.some((s) => s.server_label === c.server_label))
+        .filter(({ c }) => needsApproval(serverOf(ctx.agent, c.server_label), c.name));
+      for (const { c, callIndex } of open) {
+        const req = approvalRequest(c, ruleIndex, callIndex);
+        items.push(req.planned);
+        newApprovals.push(req.pending);
+      }
+    }
     const terminal = delivery === 'approval_arguments' ? 'completed' : ctx.settings.consentTerminal;
     return { ruleIndex, items, terminal, newApprovals };
   }
@@ -267,30 +367,16 @@ export function planRule(ctx: TurnContext, ruleIndex: number): TurnPlan {
     const items: PlannedItem[] = servers.map((s) => listTools(s, false));
     const newApprovals: NewApproval[] = [];
     for (const { c, callIndex } of toApprove) {
-      const item: McpApprovalRequestItem = {
-        id: ids.approvalRequest(),
-        type: 'mcp_approval_request',
-        server_label: c.server_label,
-        name: c.name,
-        arguments: argsJson(c),
-      };
-      items.push({ kind: 'approval_request', item });
-      newApprovals.push({
-        id: item.id,
-        ruleIndex,
-        callIndex,
-        kind: 'tool',
-        serverLabel: c.server_label,
-        name: c.name,
-        arguments: item.arguments,
-      });
+      const req = approvalRequest(c, ruleIndex, callIndex);
+      items.push(req.planned);
+      newApprovals.push(req.pending);
     }
     return { ruleIndex, items, terminal: 'completed', newApprovals };
   }
 
   // Run the tools, then answer (§3.3 MCP tool turn).
   const items: PlannedItem[] = servers.map((s) => listTools(s, false));
-  for (const c of calls) items.push(mcpCall(c, null, { output: toolOutput(ctx.agent, c) }));
+  for (const c of calls) items.push(mcpCall(ctx, c, null, { output: toolOutput(ctx.agent, c) }));
   items.push(buildMessage(fill(rule.then_text ?? 'Done.', ctx.userText), rule.citations, rule.delta_chars));
   return { ruleIndex, items, terminal: 'completed', newApprovals: [] };
 }
@@ -318,18 +404,27 @@ export function planResume(
   const byCall = new Map(answered.map((a) => [a.pending.callIndex, a] as const));
   const items: PlannedItem[] = [];
   let approvedAny = false;
+  // Servers still waiting for a sign-in (consent and approvals were asked together): no call runs there.
+  const unsigned = [...new Set(calls.map((c) => c.server_label))]
+    .map((l) => serverOf(ctx.agent, l))
+    .filter((s) => s.auth === 'oauth_passthrough' && ctx.consentFor(s.server_label) === 'needed');
   calls.forEach((c, i) => {
+    if (unsigned.some((s) => s.server_label === c.server_label)) return;
     const a = byCall.get(i);
     if (a === undefined) {
       if (!needsApproval(serverOf(ctx.agent, c.server_label), c.name)) {
-        items.push(mcpCall(c, null, { output: toolOutput(ctx.agent, c) }));
+        items.push(mcpCall(ctx, c, null, { output: toolOutput(ctx.agent, c) }));
       }
       return;
     }
     if (!a.approve) return;
     approvedAny = true;
-    items.push(mcpCall(c, a.pending.id, { output: toolOutput(ctx.agent, c) }));
+    items.push(mcpCall(ctx, c, a.pending.id, { output: toolOutput(ctx.agent, c) }));
   });
+  if (unsigned.length > 0) {
+    for (const srv of unsigned) items.push(...consentItems(ctx, srv));
+    return { ruleIndex, items, terminal: ctx.settings.consentTerminal, newApprovals: [] };
+  }
   const text = approvedAny
     ? (rule.then_text ?? 'Done.')
     : (rule.on_deny_text ?? `OK, I did not run ${calls.map((c) => c.name).join(', ')}.`);

@@ -87,6 +87,35 @@ export const FaultSchema = z.discriminatedUnion('kind', [
       ...common,
     })
     .strict(),
+  /**
+   * The "another response is running" refusal, on demand: status and code from the settings
+   * (`conversationLockedStatus`, `conversationLockedCode`), OpenAI's message. Nothing is processed.
+   */
+  z.object({ kind: z.literal('conversation_locked'), ...common }).strict(),
+  /** Any HTTP error before the stream, e.g. a status or code no source documents (unrecognised shapes). */
+  z
+    .object({
+      kind: z.literal('http_error'),
+      status: z.number().int().min(400).max(599),
+      code: z.string().default('emulated_error'),
+      message: z.string().default('Emulated error.'),
+      param: z.string().nullable().default(null),
+      ...common,
+    })
+    .strict(),
+  /**
+   * The user's token for the tool lapsed or was revoked: the first MCP call of the response fails with
+   * `message` (`form: 'mcp_call'`, the agent then answers), or the response fails with `tool_user_error`
+   * at that call (`form: 'response_failed'`).
+   */
+  z
+    .object({
+      kind: z.literal('tool_auth_lapsed'),
+      form: z.enum(['mcp_call', 'response_failed']).default('mcp_call'),
+      message: z.string().default('Failed to fetch access token'),
+      ...common,
+    })
+    .strict(),
   /** Switch settings (§11 alternatives) for the matching requests. */
   z.object({ kind: z.literal('override'), settings: PartialSettingsSchema, ...common }).strict(),
 ]);
@@ -96,7 +125,14 @@ export type Fault = z.infer<typeof FaultSchema>;
 export type FaultInput = z.input<typeof FaultSchema>;
 export type FaultTarget = 'responses' | 'conversations' | 'identity';
 
-export const PRE_STREAM_KINDS = ['rate_limit', 'server_error', 'unauthorized', 'wrong_tenant'] as const;
+export const PRE_STREAM_KINDS = [
+  'rate_limit',
+  'server_error',
+  'unauthorized',
+  'wrong_tenant',
+  'conversation_locked',
+  'http_error',
+] as const;
 export type PreStreamFault = Extract<Fault, { kind: (typeof PRE_STREAM_KINDS)[number] }>;
 export const isPreStream = (f: Fault): f is PreStreamFault =>
   (PRE_STREAM_KINDS as readonly string[]).includes(f.kind);
@@ -153,6 +189,7 @@ export interface StreamFaults {
   disconnectAfter?: number;
   stall?: { afterEvents: number; ms: number };
   deltaDelayMs: number;
+  authLapse?: Extract<Fault, { kind: 'tool_auth_lapsed' }>;
 }
 
 export function streamFaults(faults: readonly Fault[]): StreamFaults {
@@ -174,10 +211,15 @@ export function streamFaults(faults: readonly Fault[]): StreamFaults {
       case 'slow_tokens':
         out.deltaDelayMs = Math.max(out.deltaDelayMs, f.delayMs);
         break;
+      case 'tool_auth_lapsed':
+        out.authLapse = f;
+        break;
       case 'rate_limit':
       case 'server_error':
       case 'unauthorized':
       case 'wrong_tenant':
+      case 'conversation_locked':
+      case 'http_error':
       case 'override':
         break;
     }

@@ -1,6 +1,14 @@
 import { z } from 'zod';
 import type { PlannedItem, TurnContext, TurnPlan } from './agent';
-import { eventsFor, inOutput, planResume, planRule, selectRule } from './agent';
+import {
+  eventsFor,
+  eventsUntilFirstCallRuns,
+  inOutput,
+  lapseFirstCall,
+  planResume,
+  planRule,
+  selectRule,
+} from './agent';
 import type { Exchange } from './exchange';
 import type { Fault, PreStreamFault, StreamFaults } from './faults';
 import { isPreStream, streamFaults } from './faults';
@@ -241,7 +249,22 @@ export class ResponsesApi {
           message: "The user's tenant does not match the project's tenant (emulated fault).",
           param: null,
         });
+      case 'conversation_locked':
+        return x.error(this.lockedError());
+      case 'http_error':
+        return x.error({ status: f.status, code: f.code, message: f.message, param: f.param });
     }
+  }
+
+  /** "Another response is running" (§8.2 item 9): OpenAI's text, status and code from the settings. */
+  private lockedError(): HttpError {
+    const base = this.d.baseSettings();
+    return {
+      status: base.conversationLockedStatus,
+      code: base.conversationLockedCode,
+      message: 'Another process is currently operating on this conversation. Please retry in a few seconds.',
+      param: 'conversation',
+    };
   }
 
   // ---- POST /responses ----
@@ -279,10 +302,12 @@ export class ResponsesApi {
     const agent = state.scenario.agents[agentName];
     const fillName = (t: string, version = ''): string =>
       t.split('{name}').join(agentName).split('{version}').join(version);
-    if (!agent) return x.error(notFound(fillName(base.unknownAgentMessage), 'agent_reference'));
+    // §7.2 [U]: whether Foundry's 404s name the field; `notFoundParam: false` leaves `param` out.
+    const nf = (field: string): string | null => (base.notFoundParam ? field : null);
+    if (!agent) return x.error(notFound(fillName(base.unknownAgentMessage), nf('agent_reference')));
     const version = body.agent_reference?.version;
     if (version !== undefined && version !== null && version !== agent.version) {
-      return x.error(notFound(fillName(base.unknownVersionMessage, version), 'agent_reference'));
+      return x.error(notFound(fillName(base.unknownVersionMessage, version), nf('agent_reference')));
     }
     for (const key of ['tools', 'response_format'] as const) {
       if (key in rawRec) return x.error(invalid('Not allowed when agent is specified.', key));
@@ -302,7 +327,7 @@ export class ResponsesApi {
     if (convId !== null) {
       conv = state.conversations.get(convId);
       if (!conv || conv.ownerOid !== caller.oid) {
-        return x.error(notFound(`Conversation with id '${convId}' not found.`, 'conversation'));
+        return x.error(notFound(`Conversation with id '${convId}' not found.`, nf('conversation')));
       }
     }
     let prev: StoredResponse | undefined;
@@ -317,14 +342,7 @@ export class ResponsesApi {
         });
       }
     }
-    if (conv?.activeResponseId) {
-      return x.error({
-        status: base.conversationLockedStatus,
-        code: base.conversationLockedCode,
-        message: `Another response is already in progress on conversation '${conv.id}'.`,
-        param: 'conversation',
-      });
-    }
+    if (conv?.activeResponseId) return x.error(this.lockedError());
 
     // Approvals (§6.3, §8.2 items 7–8): every answer must be pending here, and every pending one answered.
     const scope = conv?.pendingApprovalIds ?? prev?.pendingApprovalIds ?? [];
@@ -407,7 +425,21 @@ export class ResponsesApi {
       conv.items.push(toConversationItem({ role: 'user', content: input }));
 
     const ctx = this.turnContext(agent, settings, caller, userText);
-    const plan = answered.length > 0 ? planResume(ctx, answered) : planRule(ctx, ruleIndex);
+    const planned = answered.length > 0 ? planResume(ctx, answered) : planRule(ctx, ruleIndex);
+    const sf = streamFaults(faults);
+    const lapse = sf.authLapse;
+    const plan =
+      lapse?.form === 'mcp_call'
+        ? lapseFirstCall(planned, lapse.message, settings.mcpCallErrorForm)
+        : planned;
+    if (lapse?.form === 'response_failed' && plan.items.some((p) => p.kind === 'mcp_call')) {
+      sf.failAfter = {
+        kind: 'response_failed',
+        afterEvents: eventsUntilFirstCallRuns(plan),
+        code: 'tool_user_error',
+        message: lapse.message,
+      };
+    }
 
     const object: ResponseObject = {
       id: responseId,
@@ -450,7 +482,6 @@ export class ResponsesApi {
     }
     this.d.log(`response ${responseId} rule=${ruleIndex} stream=${stream} oid=${caller.oid}`);
 
-    const sf = streamFaults(faults);
     const turn = this.runTurn(stored, plan, sf, caller, conv);
     this.running.add(turn);
     void turn.finally(() => this.running.delete(turn));
@@ -555,6 +586,9 @@ export class ResponsesApi {
         const shown = inOutput(p);
         for (const ev of eventsFor(p, shown ? index : -1, r.id)) {
           if ((await emit(ev)) === 'stopped') return 'stopped';
+          // A slow tool: the stream stays silent while it runs (settings.toolSilentMs, `silent_ms`).
+          if (ev.type === 'response.mcp_call.in_progress' && p.kind === 'mcp_call' && p.silentMs > 0)
+            await sleep(p.silentMs, this.d.signal);
         }
         if (shown) {
           r.output.push(p.item);

@@ -31,6 +31,8 @@ const ToolSchema = z
     read_only: z.boolean().default(false),
     /** Canned tool result; objects are JSON-encoded. `{arg}` placeholders take call arguments. */
     output: z.union([z.string(), z.record(JsonValue), z.array(JsonValue)]).default('{}'),
+    /** A slow tool: ms of silence after `response.mcp_call.in_progress` (default settings.toolSilentMs). */
+    silent_ms: z.number().int().nonnegative().optional(),
   })
   .strict();
 
@@ -53,6 +55,8 @@ const CallSchema = z
     arguments: z.union([z.string(), z.record(JsonValue)]).default({}),
     /** Overrides the tool's canned output for this rule. */
     output: z.union([z.string(), z.record(JsonValue), z.array(JsonValue)]).optional(),
+    /** Overrides the tool's `silent_ms` for this rule. */
+    silent_ms: z.number().int().nonnegative().optional(),
   })
   .strict();
 

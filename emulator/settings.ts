@@ -31,9 +31,27 @@ export const SettingsSchema = z
     /** §8.2 item 3 (text is [U]); `{name}` and `{version}` are replaced. */
     unknownAgentMessage: z.string(),
     unknownVersionMessage: z.string(),
-    /** §8.2 item 9 (status and code are [U]). */
+    /**
+     * §8.2 item 9 (status and code are [U] for Foundry). Default: OpenAI's 400 `conversation_locked`, "Another
+     * process is currently operating on this conversation. Please retry in a few seconds." (docs/real-services.md).
+     */
     conversationLockedStatus: z.union([z.literal(409), z.literal(400)]),
     conversationLockedCode: z.string(),
+    /**
+     * Whether the 404s for an unknown agent / conversation name the field in `param` (default true). Off: both
+     * come without `param`, the shape the client must survive when Foundry's bodies differ ([U], §7.2).
+     */
+    notFoundParam: z.boolean(),
+    /**
+     * Silence in ms between `response.mcp_call.in_progress` and the rest of every MCP call (a slow tool; Foundry
+     * allows ~100 s). A tool's or a call's `silent_ms` in the scenario wins. Default 0.
+     */
+    toolSilentMs: z.number().int().nonnegative(),
+    /**
+     * A rule whose calls need consent on one server and approval on another answers with both the
+     * `oauth_consent_request` and the `mcp_approval_request`s in one response (default false: consent only).
+     */
+    consentWithApprovals: z.boolean(),
     /** §11.9: `required` (default) = every request needs agent_reference; `optional` = continuations may omit it. */
     agentReferenceOnContinuation: z.enum(['required', 'optional']),
     /** Default text after a declined consent; `{server_label}` is replaced. */
@@ -55,8 +73,11 @@ export const DEFAULT_SETTINGS: Readonly<Omit<Settings, 'consentLinkBase'>> = Obj
   doneSentinel: false,
   unknownAgentMessage: "Agent '{name}' not found.",
   unknownVersionMessage: "Version '{version}' not found for agent '{name}'.",
-  conversationLockedStatus: 409,
+  conversationLockedStatus: 400,
   conversationLockedCode: 'conversation_locked',
+  notFoundParam: true,
+  toolSilentMs: 0,
+  consentWithApprovals: false,
   agentReferenceOnContinuation: 'required',
   declinedConsentText: "I couldn't use {server_label}: access was not granted. Sign in again to use it.",
 });

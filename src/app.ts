@@ -134,6 +134,8 @@ function foundryOptions(config: Config, log: Logger): FoundryClientOptions {
     timeoutMs: config.foundry.timeoutMs,
     idleTimeoutMs: config.foundry.idleTimeoutMs,
     maxRetries: config.foundry.maxRetries,
+    busyRetries: config.foundry.busyRetries,
+    busyRetryDelayMs: config.foundry.busyRetryDelayMs,
     log,
   };
 }

@@ -22,11 +22,13 @@ export type BotErrorCode =
   | 'FOUNDRY_TIMEOUT'
   | 'FOUNDRY_REJECTED'
   | 'FOUNDRY_NOT_FOUND'
+  | 'FOUNDRY_THREAD_NOT_FOUND'
   | 'FOUNDRY_UNAUTHORIZED'
   | 'FOUNDRY_FORBIDDEN'
   | 'FOUNDRY_UNANSWERED_APPROVALS'
   | 'FOUNDRY_BUSY'
   | 'FOUNDRY_FAILED'
+  | 'TOOL_SIGNIN_REQUIRED'
   | 'STREAM_INTERRUPTED'
   | 'ANSWER_NOT_DELIVERED'
   | 'IDENTITY_UNAVAILABLE'
@@ -82,11 +84,15 @@ const USER_TEXT: Record<BotErrorCode, string> = {
   FOUNDRY_TIMEOUT: 'The agent took too long to answer.',
   FOUNDRY_REJECTED: 'The agent could not process that request.',
   FOUNDRY_NOT_FOUND: 'The configured agent was not found. Please tell your administrator.',
+  FOUNDRY_THREAD_NOT_FOUND:
+    'The earlier conversation with the agent could not be continued, so it was reset. Please send your message again.',
   FOUNDRY_UNAUTHORIZED: 'The bot could not sign in to the agent service. Please tell your administrator.',
   FOUNDRY_FORBIDDEN: 'You are not permitted to use this agent.',
   FOUNDRY_UNANSWERED_APPROVALS: 'An earlier approval request was still open. Please send your message again.',
   FOUNDRY_BUSY: 'The agent is still working on your last message.',
   FOUNDRY_FAILED: 'The agent ran into a problem while answering.',
+  TOOL_SIGNIN_REQUIRED:
+    'This tool needs you to sign in again: your access to it expired or was revoked. Send your message again and choose Sign in on the card that appears; if no card appears, ask your administrator to reconnect the tool.',
   STREAM_INTERRUPTED: 'The answer was interrupted.',
   ANSWER_NOT_DELIVERED: 'The answer could not be delivered to Teams.',
   IDENTITY_UNAVAILABLE: 'Your sign-in could not be completed. Please sign in again.',
@@ -107,6 +113,8 @@ export function isRetryable(code: BotErrorCode): boolean {
     case 'FOUNDRY_FAILED':
     case 'FOUNDRY_UNANSWERED_APPROVALS':
     case 'FOUNDRY_BUSY':
+    case 'FOUNDRY_THREAD_NOT_FOUND':
+    case 'TOOL_SIGNIN_REQUIRED':
     case 'STREAM_INTERRUPTED':
     case 'ANSWER_NOT_DELIVERED':
     case 'SHUTTING_DOWN':

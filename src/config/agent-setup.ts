@@ -105,6 +105,9 @@ export function loadAgentSetupConfig(
       timeoutMs: 30_000,
       idleTimeoutMs: 30_000,
       maxRetries: 0,
+      // agent:create sends one request and reports what came back; it never waits out a busy project.
+      busyRetries: 0,
+      busyRetryDelayMs: 0,
     },
     apiVersion: e.FOUNDRY_AGENTS_API_VERSION,
     model: e.AGENT_MODEL_DEPLOYMENT,

@@ -94,8 +94,16 @@ const EnvSchema = z
     AAD_APP_CLIENT_SECRET: z.preprocess(emptyToUndefined, z.string().optional()),
     AAD_APP_TENANT_ID: z.preprocess(emptyToUndefined, z.string().optional()),
     FOUNDRY_TIMEOUT_MS: z.preprocess(emptyToUndefined, positiveInt(45_000)),
-    FOUNDRY_IDLE_TIMEOUT_MS: z.preprocess(emptyToUndefined, positiveInt(30_000)),
+    /**
+     * Longest silence between two SSE events. Foundry lets an MCP tool call run for about 100 s, and the
+     * stream is silent meanwhile (foundry-wire.md §7.2), so the default leaves room for that: 120 s.
+     */
+    FOUNDRY_IDLE_TIMEOUT_MS: z.preprocess(emptyToUndefined, positiveInt(120_000)),
     FOUNDRY_MAX_RETRIES: z.preprocess(emptyToUndefined, z.coerce.number().int().min(0).max(5).default(2)),
+    /** Re-sends of a turn Foundry refused as busy (`conversation_locked`); nothing was processed. */
+    FOUNDRY_BUSY_RETRIES: z.preprocess(emptyToUndefined, z.coerce.number().int().min(0).max(10).default(3)),
+    /** First wait before such a re-send, doubled each time. */
+    FOUNDRY_BUSY_RETRY_MS: z.preprocess(emptyToUndefined, positiveInt(2_000)),
 
     CONSENT_LINK_HOSTS: z.preprocess(
       csv,
@@ -215,6 +223,8 @@ export interface Config {
     readonly timeoutMs: number;
     readonly idleTimeoutMs: number;
     readonly maxRetries: number;
+    readonly busyRetries: number;
+    readonly busyRetryDelayMs: number;
   };
   readonly sso: {
     readonly clientId: string | undefined;
@@ -275,6 +285,8 @@ function toConfig(e: Env): Config {
       timeoutMs: e.FOUNDRY_TIMEOUT_MS,
       idleTimeoutMs: e.FOUNDRY_IDLE_TIMEOUT_MS,
       maxRetries: e.FOUNDRY_MAX_RETRIES,
+      busyRetries: e.FOUNDRY_BUSY_RETRIES,
+      busyRetryDelayMs: e.FOUNDRY_BUSY_RETRY_MS,
     },
     sso: {
       clientId: e.AAD_APP_CLIENT_ID,

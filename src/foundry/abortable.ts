@@ -73,3 +73,19 @@ export async function* guard<T>(
       .catch(() => undefined);
   }
 }
+
+/** Waits `ms`, or rejects (an `AbortError`) as soon as `signal` aborts. */
+export function delay(ms: number, signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return Promise.reject(new CallerAbort());
+  return new Promise<void>((resolve, reject) => {
+    const onAbort = (): void => {
+      clearTimeout(timer);
+      reject(new CallerAbort());
+    };
+    const timer = setTimeout(() => {
+      signal.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+}

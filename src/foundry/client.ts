@@ -2,8 +2,9 @@ import OpenAI from 'openai';
 import type { AccessToken, TokenCredential } from '@azure/identity';
 import { BotError } from '../errors';
 import type { Logger } from '../observability/logger';
-import { fromIdentityError, fromOpenAIError, isAbortLike } from './errors';
+import { fromIdentityError, fromOpenAIError, isAbortLike, logIfUnrecognised, refineNotFound } from './errors';
 import { guard, raceAbort } from './abortable';
+import { withBusyRetry } from './busy';
 import { toAgentEvents } from './stream-parser';
 import type { AgentEvent, FoundryClient, StreamOptions, TurnRequest } from './types';
 import { FOUNDRY_SCOPE } from './types';
@@ -46,11 +47,20 @@ export interface FoundryClientOptions {
   /**
    * Longest silence allowed between two SSE events once a stream has started (reliability-plan STR-02).
    * Expiry aborts the request and ends the iterator with `STREAM_INTERRUPTED` (`reason: 'idle_timeout'`),
-   * handled like a cut stream (STR-01). Config default 30 s.
+   * handled like a cut stream (STR-01). Config default 120 s: an MCP tool call may run silently for up to
+   * ~100 s between `response.mcp_call.in_progress` and its completion (foundry-wire.md §7.2).
    */
   idleTimeoutMs: number;
   /** SDK retries before a stream starts (attempts = maxRetries + 1). Config default 2. */
   maxRetries: number;
+  /**
+   * Extra attempts when Foundry refuses a turn because another response is running on the conversation
+   * (`FOUNDRY_BUSY`: 400 `conversation_locked`, or a 409 the SDK did not already retry). Nothing was processed,
+   * so waiting and re-sending is safe, approval continuations included. Default 0; config default 3.
+   */
+  busyRetries?: number;
+  /** First wait before a busy retry, doubled each time (a `Retry-After` wins). Default 2 s. */
+  busyRetryDelayMs?: number;
   log: Logger;
   /** Test seam: the fetch implementation (default: the global fetch). */
   fetch?: typeof fetch;
@@ -141,6 +151,7 @@ interface TurnProgress {
   streaming: boolean;
   idleFired: boolean;
   responseId?: string;
+  requestId?: string;
   partialTextLength: number;
 }
 
@@ -211,6 +222,12 @@ async function authorization(credential: TokenCredential, signal: AbortSignal | 
   return `Bearer ${token.token}`;
 }
 
+/** An open SSE stream and Foundry's request id for it (x-request-id), for the logs. */
+interface Opened {
+  stream: AsyncIterable<unknown>;
+  requestId?: string;
+}
+
 /** Sends the turn request; resolves once the response headers arrived (after the SDK's retries). */
 async function openTurnStream(
   client: OpenAI,
@@ -218,7 +235,7 @@ async function openTurnStream(
   req: TurnRequest,
   so: StreamOptions,
   signal: AbortSignal,
-): Promise<AsyncIterable<unknown>> {
+): Promise<Opened> {
   const body = buildResponseBody(req);
   log.debug('foundry.turn.start', {
     threading: req.thread.mode,
@@ -228,28 +245,46 @@ async function openTurnStream(
   const auth = await authorization(so.credential, so.signal);
   // The agent_reference must be in the FIRST argument: a second-argument `{ body }` would replace the
   // whole body on a plain client (§1.4 pitfall).
-  return raceAbort(
-    client.responses.create(body, {
-      headers: { Authorization: auth },
-      signal,
-      ...(so.maxRetries !== undefined ? { maxRetries: so.maxRetries } : {}),
-    }),
+  const { data, request_id } = await raceAbort(
+    client.responses
+      .create(body, {
+        headers: { Authorization: auth },
+        signal,
+        ...(so.maxRetries !== undefined ? { maxRetries: so.maxRetries } : {}),
+      })
+      .withResponse(),
     so.signal,
   );
+  return { stream: data, ...(request_id ? { requestId: request_id } : {}) };
 }
+
+/** `response.failed` error codes the relay knows; others are logged as unrecognised. */
+const KNOWN_FAILURE_CODES = new Set(['server_error', 'rate_limit_exceeded', 'tool_user_error']);
 
 /** Updates the turn's progress from one event; logs the end of the turn. */
 function observe(p: TurnProgress, ev: AgentEvent, log: Logger, startedAt: number): void {
   if (ev.type === 'turn.started') p.responseId = ev.responseId;
   else if (ev.type === 'text.delta') p.partialTextLength += ev.text.length;
   else if (ev.type === 'turn.end') {
+    const o = ev.outcome;
+    const requestId = p.requestId !== undefined ? { requestId: p.requestId } : {};
     log.info('foundry.turn.end', {
-      responseId: ev.outcome.responseId,
-      status: ev.outcome.status,
-      approvals: ev.outcome.approvals.length,
-      consents: ev.outcome.consents.length,
+      responseId: o.responseId,
+      status: o.status,
+      approvals: o.approvals.length,
+      consents: o.consents.length,
       durationMs: Date.now() - startedAt,
+      ...requestId,
     });
+    if (o.error !== undefined && !KNOWN_FAILURE_CODES.has(o.error.code)) {
+      // Code only: the message may quote user text or tool output (conventions.md C12).
+      log.warn('foundry.error.unrecognised', {
+        source: 'response.failed',
+        code: o.error.code,
+        responseId: o.responseId,
+        ...requestId,
+      });
+    }
   }
 }
 
@@ -318,8 +353,18 @@ export function createFoundryClient(opts: FoundryClientOptions): FoundryClient {
     const signal = so.signal !== undefined ? AbortSignal.any([so.signal, watchdog.signal]) : watchdog.signal;
     const p: TurnProgress = { streaming: false, idleFired: false, partialTextLength: 0 };
     try {
-      const stream = await openTurnStream(client, log, req, so, signal);
+      const { stream, requestId } = await withBusyRetry(
+        () => openTurnStream(client, log, req, so, signal),
+        {
+          retries: opts.busyRetries ?? 0,
+          delayMs: opts.busyRetryDelayMs ?? 2_000,
+          sdkRetries: so.maxRetries ?? opts.maxRetries,
+        },
+        log,
+        signal,
+      );
       p.streaming = true;
+      if (requestId !== undefined) p.requestId = requestId;
       const raw = guard<unknown>(stream, opts.idleTimeoutMs, signal, () => {
         p.idleFired = true;
         watchdog.abort();
@@ -329,12 +374,16 @@ export function createFoundryClient(opts: FoundryClientOptions): FoundryClient {
         yield ev;
       }
     } catch (e) {
-      const err = classifyTurnFailure(e, p, so.signal?.aborted === true, opts.idleTimeoutMs);
+      const err = refineNotFound(
+        classifyTurnFailure(e, p, so.signal?.aborted === true, opts.idleTimeoutMs),
+        req,
+      );
       log.warn('foundry.turn.failed', {
         code: err.code,
         details: err.details,
         durationMs: Date.now() - startedAt,
       });
+      logIfUnrecognised(log, err);
       throw err;
     } finally {
       // Closes the HTTP stream when the consumer stops early, and releases the idle timer.

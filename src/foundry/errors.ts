@@ -18,6 +18,8 @@ import {
   RateLimitError,
 } from 'openai';
 import { BotError } from '../errors';
+import type { Logger } from '../observability/logger';
+import type { TurnRequest } from './types';
 
 /**
  * The Foundry boundary of the error hierarchy (conventions.md C4): every failure of the `openai` SDK or of
@@ -33,6 +35,56 @@ import { BotError } from '../errors';
  * §7.2). Foundry gives this case no error code, so this prefix is the one place a message is inspected.
  */
 const UNANSWERED_APPROVALS_PREFIX = 'The following MCP approval requests do not have an approval:';
+
+/**
+ * OpenAI's code for "Another process is currently operating on this conversation" (HTTP 400; Foundry's
+ * status for the same case is unconfirmed, 409 is mapped too). Nothing was processed, so it is safe to retry.
+ */
+const BUSY_CODE = 'conversation_locked';
+
+/** Codes and params that say the thread (previous response or conversation) is gone, not the agent. */
+const THREAD_GONE_CODES = new Set(['previous_response_not_found', 'conversation_not_found']);
+const THREAD_PARAMS = new Set(['previous_response_id', 'conversation']);
+
+function isThreadGone(details: Record<string, unknown>): boolean {
+  const code = details['code'];
+  const param = details['param'];
+  return (
+    (typeof code === 'string' && THREAD_GONE_CODES.has(code)) ||
+    (details['status'] === 404 && typeof param === 'string' && THREAD_PARAMS.has(param))
+  );
+}
+
+/** Error codes this module or the relay acts on; anything else is logged as unrecognised (operators). */
+const KNOWN_CODES = new Set([
+  'invalid_payload',
+  'invalid_request_error',
+  'not_found',
+  'unauthorized',
+  'forbidden',
+  'rate_limit_exceeded',
+  'server_error',
+  'tool_user_error',
+  BUSY_CODE,
+  ...THREAD_GONE_CODES,
+]);
+const KNOWN_STATUSES = new Set([400, 401, 403, 404, 408, 409, 429]);
+
+/**
+ * Whether a mapped Foundry error carries a status or code this bot does not know (a shape no public source
+ * or the emulator showed us): such errors are logged with status, code, param and request id only, so an
+ * operator can compare them with docs/real-services.md. Unanswered approvals carry no code and are known.
+ */
+function isUnrecognised(err: BotError): boolean {
+  const d = err.details;
+  if (d['pendingRequestIds'] !== undefined || err.code === 'STREAM_INTERRUPTED') return false;
+  const status = d['status'];
+  const code = d['code'];
+  if (typeof status === 'number' && status < 500 && !KNOWN_STATUSES.has(status)) return true;
+  if (typeof code === 'string') return !KNOWN_CODES.has(code);
+  // No code at all: fine for statuses whose class says everything; not for a 400/404 or a stream error.
+  return status === 400 || status === 404 || (status === undefined && err.code === 'FOUNDRY_FAILED');
+}
 
 /** Opaque id tokens as they appear in the unanswered-approvals list (ids are opaque; `mcpr_` is not assumed). */
 const ID_TOKEN = /^[A-Za-z0-9_-]{1,256}$/;
@@ -122,10 +174,11 @@ export function fromIdentityError(err: unknown): BotError {
  * | `InternalServerError` (≥500) | `FOUNDRY_UNAVAILABLE` |
  * | `AuthenticationError` (401) | `FOUNDRY_UNAUTHORIZED` |
  * | `PermissionDeniedError` (403) | `FOUNDRY_FORBIDDEN` |
- * | `NotFoundError` (404) | `FOUNDRY_NOT_FOUND` |
- * | `ConflictError` (409) | `FOUNDRY_BUSY` |
+ * | `NotFoundError` (404) with `param` conversation / previous_response_id, or a thread-gone code | `FOUNDRY_THREAD_NOT_FOUND` |
+ * | other `NotFoundError` (404) | `FOUNDRY_NOT_FOUND` |
+ * | `ConflictError` (409), `BadRequestError` `conversation_locked` | `FOUNDRY_BUSY` |
+ * | `BadRequestError` `previous_response_not_found` | `FOUNDRY_THREAD_NOT_FOUND` |
  * | `BadRequestError` "…do not have an approval: ids" | `FOUNDRY_UNANSWERED_APPROVALS` (`details.pendingRequestIds`) |
- * | `BadRequestError` `previous_response_not_found` | `FOUNDRY_REJECTED` (`details.param`) |
  * | other 4xx | `FOUNDRY_REJECTED` |
  * | `APIError` without status (an `error` SSE event mid-stream) | `FOUNDRY_FAILED` |
  * | `@azure/identity` errors | `IDENTITY_UNAVAILABLE` |
@@ -181,26 +234,18 @@ export function fromOpenAIError(err: unknown): BotError {
     return new BotError('FOUNDRY_FORBIDDEN', `Foundry denied access (${tag})`, { cause: err, details });
   }
   if (err instanceof NotFoundError) {
+    if (isThreadGone(details)) {
+      return new BotError('FOUNDRY_THREAD_NOT_FOUND', `Foundry thread not found (${tag})`, {
+        cause: err,
+        details,
+      });
+    }
     return new BotError('FOUNDRY_NOT_FOUND', `Foundry resource not found (${tag})`, { cause: err, details });
   }
-  if (err instanceof ConflictError) {
+  if (err instanceof ConflictError || (err instanceof BadRequestError && details['code'] === BUSY_CODE)) {
     return new BotError('FOUNDRY_BUSY', `Foundry conversation busy (${tag})`, { cause: err, details });
   }
-  if (err instanceof BadRequestError) {
-    const message = bodyMessage(err);
-    const pending = message === undefined ? undefined : parseUnansweredApprovals(message);
-    if (pending !== undefined) {
-      return new BotError(
-        'FOUNDRY_UNANSWERED_APPROVALS',
-        `Foundry has unanswered approval requests (${tag})`,
-        {
-          cause: err,
-          details: { ...details, pendingRequestIds: pending },
-        },
-      );
-    }
-    return new BotError('FOUNDRY_REJECTED', `Foundry rejected the request (${tag})`, { cause: err, details });
-  }
+  if (err instanceof BadRequestError) return fromBadRequest(err, details, tag);
   if (err.status === undefined) {
     // The SDK throws a status-less APIError for an `error` SSE event (or a data object with a top-level
     // `error`) once the stream has started (foundry-protocol.md §3.1).
@@ -210,6 +255,55 @@ export function fromOpenAIError(err: unknown): BotError {
     });
   }
   return new BotError('FOUNDRY_REJECTED', `Foundry rejected the request (${tag})`, { cause: err, details });
+}
+
+/** A 400: the thread is gone, approvals are unanswered (§6.3), or the request was refused. */
+function fromBadRequest(err: BadRequestError, details: Record<string, unknown>, tag: string): BotError {
+  if (isThreadGone(details)) {
+    return new BotError('FOUNDRY_THREAD_NOT_FOUND', `Foundry thread not found (${tag})`, {
+      cause: err,
+      details,
+    });
+  }
+  const message = bodyMessage(err);
+  const pending = message === undefined ? undefined : parseUnansweredApprovals(message);
+  if (pending !== undefined) {
+    return new BotError('FOUNDRY_UNANSWERED_APPROVALS', `Foundry has unanswered approval requests (${tag})`, {
+      cause: err,
+      details: { ...details, pendingRequestIds: pending },
+    });
+  }
+  return new BotError('FOUNDRY_REJECTED', `Foundry rejected the request (${tag})`, { cause: err, details });
+}
+
+/** Status, code, param and request id of an error whose shape we do not know; never its message or body. */
+export function logIfUnrecognised(log: Logger, err: BotError): void {
+  if (!isUnrecognised(err)) return;
+  const d = err.details;
+  log.warn('foundry.error.unrecognised', {
+    source: d['status'] === undefined ? 'stream' : 'http',
+    mappedTo: err.code,
+    ...(d['status'] !== undefined ? { status: d['status'] } : {}),
+    ...(d['code'] !== undefined ? { code: d['code'] } : {}),
+    ...(d['param'] !== undefined ? { param: d['param'] } : {}),
+    ...(d['requestId'] !== undefined ? { requestId: d['requestId'] } : {}),
+    ...(d['responseId'] !== undefined ? { responseId: d['responseId'] } : {}),
+  });
+}
+
+/**
+ * A 404 on a conversation-mode turn that names neither side (no `param`, no code beyond `not_found`) is taken as the
+ * conversation being gone: the relay then retries once in a fresh thread, and a fresh thread that is "not
+ * found" too is reported as the agent missing (turn-loop.ts), so either reading ends in the right message.
+ */
+export function refineNotFound(err: BotError, req: TurnRequest): BotError {
+  if (err.code !== 'FOUNDRY_NOT_FOUND' || req.thread.mode !== 'conversation') return err;
+  const code = err.details['code'];
+  if (err.details['param'] !== undefined || (code !== undefined && code !== 'not_found')) return err;
+  return new BotError('FOUNDRY_THREAD_NOT_FOUND', err.message, {
+    cause: err.cause ?? err,
+    details: { ...err.details, assumed: 'conversation' },
+  });
 }
 
 /** `retry-after-ms`, else `retry-after` in seconds or as an HTTP date, as milliseconds (≥ 0). */

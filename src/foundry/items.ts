@@ -35,8 +35,20 @@ export interface ParseItemOptions {
   fallbackId: string;
 }
 
-/** Keys inside approval arguments that carry a consent URL (an older hosted-toolbox shape, §6.2). */
-const CONSENT_ARGUMENT_KEYS = ['consent_url', 'authorization_url', 'consent_link'] as const;
+/**
+ * The one key inside approval arguments that carries a consent URL (the older hosted-toolbox shape, §6.2).
+ * agent-framework's hosted-agent auth client reads only a top-level `consent_url`, deliberately, so that an
+ * ordinary approval whose arguments happen to hold a URL is never misread as a sign-in (S20).
+ */
+const CONSENT_ARGUMENT_KEY = 'consent_url';
+
+/** The error code Foundry uses when a tool's user token could not be used (M365 template, S17). */
+export const TOOL_USER_ERROR = 'tool_user_error';
+/**
+ * The tool error text for a lapsed or revoked user token (S17 treats it as "needs authorization"). Foundry
+ * gives no code for it inside `mcp_call.error`, so this is the one tool message inspected (like §6.3's 400).
+ */
+const TOKEN_LAPSED_TEXT = 'failed to fetch access token';
 
 /**
  * Parses one raw output item. Never throws: an item without a string `type` or failing its schema is
@@ -181,6 +193,17 @@ export function toolStatus(raw: string | null | undefined): ToolCall['status'] |
  * of objects since openai-node a3deafb5 (§4.5). `null`/`undefined`/empty → `undefined`.
  */
 export function toToolError(raw: unknown): ToolError | undefined {
+  const e = parseToolError(raw);
+  if (e === undefined) return undefined;
+  const codeText = (raw as { code?: unknown; type?: unknown } | null) ?? {};
+  const lapsed =
+    codeText.code === TOOL_USER_ERROR ||
+    codeText.type === TOOL_USER_ERROR ||
+    e.message.toLowerCase().includes(TOKEN_LAPSED_TEXT);
+  return lapsed ? { ...e, signInRequired: true } : e;
+}
+
+function parseToolError(raw: unknown): ToolError | undefined {
   if (raw === null || raw === undefined) return undefined;
   if (typeof raw === 'string') return raw.length === 0 ? undefined : { kind: 'string', message: raw };
   const parsed = ToolErrorObject.safeParse(raw);
@@ -275,17 +298,9 @@ function parseArguments(raw: unknown): { json: string; value: unknown } {
   }
 }
 
-/** A consent-like URL inside parsed approval arguments (top level or one object level down, §6.2). */
-function consentUrlIn(args: unknown, depth = 0): string | undefined {
-  if (typeof args !== 'object' || args === null || Array.isArray(args) || depth > 1) return undefined;
-  const rec = args as Record<string, unknown>;
-  for (const key of CONSENT_ARGUMENT_KEYS) {
-    const v = rec[key];
-    if (typeof v === 'string' && /^https?:\/\//i.test(v.trim())) return v.trim();
-  }
-  for (const v of Object.values(rec)) {
-    const nested = consentUrlIn(v, depth + 1);
-    if (nested !== undefined) return nested;
-  }
-  return undefined;
+/** A top-level `consent_url` http(s) argument of an approval request (§6.2); nothing else counts. */
+function consentUrlIn(args: unknown): string | undefined {
+  if (typeof args !== 'object' || args === null || Array.isArray(args)) return undefined;
+  const v = (args as Record<string, unknown>)[CONSENT_ARGUMENT_KEY];
+  return typeof v === 'string' && /^https?:\/\//i.test(v.trim()) ? v.trim() : undefined;
 }

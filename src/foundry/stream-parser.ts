@@ -1,6 +1,6 @@
 import { BotError } from '../errors';
 import type { Logger } from '../observability/logger';
-import { parseItem, toCitation, toolStatus } from './items';
+import { parseItem, TOOL_USER_ERROR, toCitation, toolStatus } from './items';
 import { baseFrom, buildOutcome, conversationIdOf, logUnusableItem } from './outcome';
 import type { AgentEvent, ConsentRequest, ToolCall, TurnOutcome } from './types';
 import {
@@ -191,6 +191,12 @@ function onError(state: TurnState, ev: EventEnvelope): never {
   const extra: Record<string, unknown> = {};
   if (r.success && r.data.code != null) extra['code'] = r.data.code;
   if (r.success && r.data.param != null) extra['param'] = r.data.param;
+  // A tool whose user token lapsed (M365 template: `tool_user_error`, foundry-wire.md §6.2 "Token expiry").
+  if (extra['code'] === TOOL_USER_ERROR) {
+    throw new BotError('TOOL_SIGNIN_REQUIRED', 'a tool needs the user to sign in again', {
+      details: state.details(extra),
+    });
+  }
   throw new BotError('FOUNDRY_FAILED', 'Foundry sent an error event mid-stream', {
     details: state.details(extra),
   });

@@ -23,6 +23,8 @@ export interface ToolError {
   kind: 'string' | 'mcp_protocol_error' | 'mcp_tool_execution_error' | 'http_error' | 'unknown';
   message: string;
   code?: number;
+  /** The user's token for the tool lapsed or was revoked (`tool_user_error`, "Failed to fetch access token"). */
+  signInRequired?: true;
 }
 
 /** An OAuth identity-passthrough consent request (§4.6, §6.2). */

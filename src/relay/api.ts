@@ -25,6 +25,8 @@ export interface RelaySettings {
   maxQueuedTurns: number;
   dedupeTtlMs: number;
   welcomePrompts: readonly string[];
+  /** Time between "Still running <tool>…" updates while a tool call is silent (default 15 s). */
+  toolProgressIntervalMs?: number;
 }
 
 export interface RelayDeps {

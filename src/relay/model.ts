@@ -101,6 +101,11 @@ export interface ConsentRecord {
    * because Foundry needs it re-sent after sign-in (foundry-protocol.md §6.2). Deleted with the record.
    */
   pendingText?: string;
+  /**
+   * The approval batch of the same response, when Foundry asked for a sign-in and approvals at once: the
+   * approval continuation answers that response, so "I've signed in" sends nothing while the batch is open.
+   */
+  approvalBatchId?: string;
   /** Prompts shown in this user turn (at most 2, §6.2). */
   prompts: number;
   state: 'pending' | 'continuing' | 'done' | 'declined' | 'failed' | 'cancelled' | 'expired';

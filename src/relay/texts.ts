@@ -16,6 +16,13 @@ export const TEXT = {
   retrying: 'Retrying…',
   identityUnverified: 'Your identity could not be verified, so this click was ignored.',
   usingTool: (label: string): string => `Using ${label}…`,
+  stillRunning: (label: string, seconds: number): string => `Still running ${label}… (${seconds} s)`,
+  threadRestarted:
+    'I could not continue our earlier conversation with the agent (it no longer exists), so your message went to a new one.',
+  signInAgain: (tool: string): string =>
+    `${tool} needs you to sign in again: your access to it expired or was revoked. Send your message again and choose Sign in on the card that appears; if no card appears, ask your administrator to reconnect the tool.`,
+  decideApprovalsFirst:
+    'Decide the approval request in this conversation first: the agent continues once every request has a decision.',
   declinedTool: (tool: string): string =>
     `This tool needs authorization: ${tool} could not be used because sign-in was not completed.`,
   waitingFor: (name: string | undefined): string =>

@@ -11,6 +11,7 @@ import type { PendingWork } from './pending';
 import type { SignInReplay } from './signin';
 import { TEXT } from './texts';
 import type { ThreadLease } from './thread-lease';
+import { toolLabel } from './tool-progress';
 import { MAX_ROUNDS, type TurnKind, type TurnResult, type TurnRunner, type TurnScope } from './turn-runner';
 
 type Ended = Extract<TurnResult, { kind: 'answered' | 'needs_consent' | 'needs_approval' }>;
@@ -64,10 +65,17 @@ export class TurnLoop {
     if (result.kind === 'cancelled') return;
     if (result.kind === 'failed') return this.failed(scope, what, round, result);
     if (what.kind === 'consent') await this.consent.settle(what.record, result.outcome, scope.io);
+    if (what.kind === 'approvals')
+      await this.consent.settleLinked(scope.key, what.batch.batchId, result.outcome, scope.io);
     switch (result.kind) {
       case 'needs_consent':
         await this.finishBefore(scope, result, TEXT.signInNeeded);
-        await this.consent.open(scope, result.outcome, what, round);
+        if (result.outcome.approvals.length > 0 && round < MAX_ROUNDS) {
+          // Sign-in and approvals in one response: both cards. The approval continuation answers every
+          // request; "I've signed in" waits for it (consent/flow.ts), so no request is ever left unanswered.
+          const batchId = await this.approvals.open(scope, result.outcome, round);
+          await this.consent.open(scope, result.outcome, what, round, batchId);
+        } else await this.consent.open(scope, result.outcome, what, round);
         return;
       case 'needs_approval':
         await this.finishBefore(scope, result, TEXT.approvalNeeded);
@@ -88,10 +96,13 @@ export class TurnLoop {
 
   private async answered(scope: TurnScope, what: TurnKind, result: Ended): Promise<void> {
     const { answer, partial, outcome } = result;
+    const declined = what.kind === 'consent' ? declinedTool(outcome) : undefined;
+    const lapsed = declined ? undefined : outcome.toolCalls.find((c) => c.error?.signInRequired);
     if (partial.text.length === 0) {
-      const declined = what.kind === 'consent' ? declinedTool(outcome) : undefined;
       await answer.abandon();
-      await scope.io.sendText(declined ? TEXT.declinedTool(declined) : TEXT.noAnswer);
+      await scope.io.sendText(
+        declined ? TEXT.declinedTool(declined) : lapsed ? TEXT.signInAgain(toolLabel(lapsed)) : TEXT.noAnswer,
+      );
       return;
     }
     const truncated = outcome.status === 'incomplete' && outcome.incompleteReason;
@@ -101,12 +112,45 @@ export class TurnLoop {
     });
     const retryText = what.kind === 'message' ? what.text : undefined;
     await reportUndelivered(scope.io, this.ctx.log, delivered, result.correlationId, retryText);
+    // The agent may explain the failure in its own words; how to fix it is ours to say.
+    if (lapsed) await scope.io.sendText(TEXT.signInAgain(toolLabel(lapsed)));
+  }
+
+  /**
+   * The thread's previous response or Foundry conversation is gone (expired, deleted): forget it, so later
+   * messages work, and answer a message once in a fresh thread with one line saying the earlier context
+   * could not be continued. A fresh thread that is "not found" at once means the agent itself is missing.
+   */
+  private async threadGone(scope: TurnScope, what: TurnKind, round: number, result: Failed): Promise<void> {
+    await this.runner.forgetThread(scope.key);
+    this.ctx.log.warn('thread.reset', {
+      reason: 'not_found',
+      kind: what.kind,
+      fresh: what.kind === 'message' && what.fresh === true,
+    });
+    if (what.kind === 'message' && !what.fresh) {
+      await result.answer.abandon();
+      await scope.io.sendText(TEXT.threadRestarted);
+      await this.run(scope, { ...what, fresh: true }, round);
+      return;
+    }
+    const code = what.kind === 'message' ? 'FOUNDRY_NOT_FOUND' : 'FOUNDRY_THREAD_NOT_FOUND';
+    const retryText = what.kind === 'message' ? what.text : undefined;
+    await finishOrError(
+      scope.io,
+      this.ctx.log,
+      result.answer,
+      code,
+      { ...result.partial, correlationId: result.correlationId },
+      retryText,
+    );
   }
 
   private async failed(scope: TurnScope, what: TurnKind, round: number, result: Failed): Promise<void> {
     const { error, answer } = result;
     if (what.kind === 'approvals' && result.raised)
       await this.approvals.mark(what.batch.batchId, 'failed', scope.io);
+    if (error.code === 'FOUNDRY_THREAD_NOT_FOUND') return this.threadGone(scope, what, round, result);
     if (error.code === 'FOUNDRY_UNANSWERED_APPROVALS' && what.kind === 'message' && round === 0) {
       // Foundry still holds approval requests we no longer track: deny them, then send the message again.
       await answer.abandon();

@@ -7,13 +7,15 @@ import type { Actor, ApprovalBatch, ConsentRecord, FinalAnswer } from './model';
 import type { AnswerStream, ConversationIO } from './ports';
 import { TEXT } from './texts';
 import type { ThreadStore } from './thread-store';
+import { ToolProgress } from './tool-progress';
 
 /** Bound on approval/consent rounds in one user turn (a continuation may ask again, in a loop). */
 export const MAX_ROUNDS = 8;
 
 /** What a Foundry turn sends: the user's message, or the continuation of a card. */
 export type TurnKind =
-  | { kind: 'message'; text: string }
+  /** `fresh`: the message is re-sent in a new thread because the old one is gone (sent at most once). */
+  | { kind: 'message'; text: string; fresh?: true }
   | { kind: 'approvals'; batch: ApprovalBatch; decisions: ApprovalDecision[] }
   | { kind: 'consent'; record: ConsentRecord };
 
@@ -116,7 +118,12 @@ export class TurnRunner {
     const base = { ...streamed, partial };
     if (outcome.status === 'failed' && outcome.consents.length === 0) {
       log.warn('turn.response_failed', { code: outcome.error?.code });
-      const error = new BotError('FOUNDRY_FAILED', 'response failed');
+      // A tool whose user token lapsed or was revoked: ask for a new sign-in, not a generic failure.
+      const lapsed =
+        outcome.error?.code === 'tool_user_error' || outcome.toolCalls.some((c) => c.error?.signInRequired);
+      const error = lapsed
+        ? new BotError('TOOL_SIGNIN_REQUIRED', 'a tool needs the user to sign in again')
+        : new BotError('FOUNDRY_FAILED', 'response failed');
       return { ...base, kind: 'failed', error, thread, raised: false };
     }
     if (outcome.consents.length > 0) return { ...base, kind: 'needs_consent', outcome };
@@ -137,19 +144,26 @@ export class TurnRunner {
       { agent: this.ctx.agent(), thread, input: this.inputFor(what) },
       { credential: scope.credential, signal, ...(what.kind === 'approvals' ? { maxRetries: 0 } : {}) },
     );
-    for await (const ev of events) {
-      if (ev.type === 'turn.started') seen.responseId = ev.responseId;
-      else if (ev.type === 'text.delta') {
-        partial.text += ev.text;
-        answer.text(ev.text);
-      } else if (ev.type === 'citation') partial.citations.push(ev.citation);
-      else if (ev.type === 'tool.progress') {
-        if (ev.call.status === 'in_progress' && ev.call.itemType !== 'mcp_list_tools') {
-          const label = [ev.call.serverLabel, ev.call.name].filter(Boolean).join('.') || ev.call.itemType;
-          answer.informative(TEXT.usingTool(label));
-        }
-      } else if (ev.type === 'turn.end') seen.outcome = ev.outcome;
+    const tools = new ToolProgress(answer, this.ctx.clock, this.ctx.settings.toolProgressIntervalMs);
+    try {
+      for await (const ev of events) {
+        if (ev.type === 'turn.started') seen.responseId = ev.responseId;
+        else if (ev.type === 'text.delta') {
+          tools.stop();
+          partial.text += ev.text;
+          answer.text(ev.text);
+        } else if (ev.type === 'citation') partial.citations.push(ev.citation);
+        else if (ev.type === 'tool.progress') tools.onTool(ev.call);
+        else if (ev.type === 'turn.end') seen.outcome = ev.outcome;
+      }
+    } finally {
+      tools.stop();
     }
+  }
+
+  /** Forgets the thread's Foundry ids (the previous response or conversation is gone); keeps the lease. */
+  forgetThread(key: string): Promise<void> {
+    return this.threads.reset(key);
   }
 
   private inputFor(what: TurnKind): TurnInput {

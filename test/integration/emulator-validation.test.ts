@@ -160,7 +160,7 @@ describe('request validation (§8.2)', () => {
     expect(r.error).toMatchObject({ code: 'invalid_payload', param: 'input' });
   });
 
-  it('409s a second response while one is in progress on the conversation', async () => {
+  it("refuses a second response while one is in progress on the conversation (OpenAI's 400 by default)", async () => {
     const conv = await createConversation(emu, ALICE);
     await setFaults(emu.url, [{ kind: 'stall', afterEvents: 2, ms: 1500 }]);
     const firstRes = await postResponse(emu.projectEndpoint, emu.issueToken({ oid: ALICE }), {
@@ -178,8 +178,8 @@ describe('request validation (§8.2)', () => {
       input: 'hi',
       agent_reference: AGENT,
     } as FoundryNonStreaming);
-    await expect(second).rejects.toBeInstanceOf(OpenAI.ConflictError);
-    await expect(second).rejects.toMatchObject({ code: 'conversation_locked', status: 409 });
+    await expect(second).rejects.toBeInstanceOf(OpenAI.BadRequestError);
+    await expect(second).rejects.toMatchObject({ code: 'conversation_locked', status: 400 });
     expect((await first).at(-1)?.type).toBe('response.completed');
     // Unlocked afterwards.
     expect((await jsonTurn(emu, ALICE, { conversation: conv, input: 'hi' })).status).toBe(200);

@@ -52,6 +52,8 @@ beforeAll(async () => {
     timeoutMs: 5_000,
     idleTimeoutMs: 2_000,
     maxRetries: 2,
+    busyRetries: 0,
+    busyRetryDelayMs: 100,
   };
   appCredential = createAppCredential(foundryCfg);
 });
@@ -358,6 +360,8 @@ describe('the bot identity through the real ManagedIdentityCredential', () => {
       timeoutMs: 5_000,
       idleTimeoutMs: 2_000,
       maxRetries: 0,
+      busyRetries: 0,
+      busyRetryDelayMs: 100,
     });
     const r = await run(client(), { mode: 'previous_response' }, { kind: 'text', text: 'hello' }, fresh);
     expect(r.error?.code).toBe('IDENTITY_UNAVAILABLE');
@@ -461,7 +465,7 @@ describe('§7.2 errors mapped to codes', () => {
     expect((await getLog(emu.url)).requests.filter((q) => q.path.endsWith('/responses'))).toHaveLength(1);
   });
 
-  it('unknown previous_response_id → FOUNDRY_REJECTED previous_response_not_found', async () => {
+  it('unknown previous_response_id → FOUNDRY_THREAD_NOT_FOUND previous_response_not_found (issue 11)', async () => {
     const r = await run(
       client(),
       { mode: 'previous_response', previousResponseId: 'resp_doesnotexist' },
@@ -469,19 +473,19 @@ describe('§7.2 errors mapped to codes', () => {
       userCredential(ALICE),
     );
     expect(r.error).toMatchObject({
-      code: 'FOUNDRY_REJECTED',
+      code: 'FOUNDRY_THREAD_NOT_FOUND',
       details: { status: 400, code: 'previous_response_not_found', param: 'previous_response_id' },
     });
   });
 
-  it('unknown conversation → FOUNDRY_NOT_FOUND', async () => {
+  it('unknown conversation → FOUNDRY_THREAD_NOT_FOUND, not "agent not found" (issue 11)', async () => {
     const r = await run(
       client(),
       { mode: 'conversation', conversationId: 'conv_doesnotexist' },
       text('hi'),
       userCredential(ALICE),
     );
-    expect(r.error?.code).toBe('FOUNDRY_NOT_FOUND');
+    expect(r.error?.code).toBe('FOUNDRY_THREAD_NOT_FOUND');
   });
 
   it('expired token → FOUNDRY_UNAUTHORIZED, not retried', async () => {
@@ -515,7 +519,7 @@ describe('§7.2 errors mapped to codes', () => {
     const second = await run(c, { mode: 'conversation', conversationId: conv }, text('hello'), cred, 0);
     expect(second.error).toMatchObject({
       code: 'FOUNDRY_BUSY',
-      details: { status: 409, code: 'conversation_locked' },
+      details: { status: 400, code: 'conversation_locked' },
     });
     expect((await slow).outcome?.status).toBe('completed');
   });

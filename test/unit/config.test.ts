@@ -63,8 +63,11 @@ describe('defaults', () => {
       auth: 'app',
       credential: 'default',
       timeoutMs: 45_000,
-      idleTimeoutMs: 30_000,
+      // Issue 11 item 1: MCP tools may stay silent for ~100 s; the idle watchdog must not cut them off.
+      idleTimeoutMs: 120_000,
       maxRetries: 2,
+      busyRetries: 3,
+      busyRetryDelayMs: 2_000,
     });
     expect(c.policy).toEqual({
       consentLinkHosts: [...DEFAULT_CONSENT_LINK_HOSTS],

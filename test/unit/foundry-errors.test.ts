@@ -87,7 +87,7 @@ describe('fromOpenAIError: status classes', () => {
     expect(parseUnansweredApprovals('Not allowed when agent is specified.')).toBeUndefined();
   });
 
-  it('400 previous_response_not_found → FOUNDRY_REJECTED with details.param', () => {
+  it('issue 11 item 2: 400 previous_response_not_found → FOUNDRY_THREAD_NOT_FOUND (not a plain rejection)', () => {
     const err = fromOpenAIError(
       apiError(400, {
         code: 'previous_response_not_found',
@@ -95,8 +95,35 @@ describe('fromOpenAIError: status classes', () => {
         param: 'previous_response_id',
       }),
     );
-    expect(err.code).toBe('FOUNDRY_REJECTED');
+    expect(err.code).toBe('FOUNDRY_THREAD_NOT_FOUND');
     expect(err.details).toMatchObject({ code: 'previous_response_not_found', param: 'previous_response_id' });
+    expect(JSON.stringify(err)).not.toContain('CANARY');
+  });
+
+  it('issue 11 item 2: a 404 on the conversation is the thread, a 404 on agent_reference the agent', () => {
+    const conv = fromOpenAIError(
+      apiError(404, { code: 'not_found', message: SECRET_TEXT, param: 'conversation' }),
+    );
+    const agent = fromOpenAIError(
+      apiError(404, { code: 'not_found', message: SECRET_TEXT, param: 'agent_reference' }),
+    );
+    expect(conv.code).toBe('FOUNDRY_THREAD_NOT_FOUND');
+    expect(agent.code).toBe('FOUNDRY_NOT_FOUND');
+    expect(userMessageFor(conv.code)).not.toBe(userMessageFor(agent.code));
+  });
+
+  it("issue 11 item 3: OpenAI's 400 conversation_locked → FOUNDRY_BUSY", () => {
+    const err = fromOpenAIError(
+      apiError(400, {
+        code: 'conversation_locked',
+        message:
+          'Another process is currently operating on this conversation. Please retry in a few seconds.',
+        param: 'conversation',
+        type: 'invalid_request_error',
+      }),
+    );
+    expect(err.code).toBe('FOUNDRY_BUSY');
+    expect(userMessageFor(err.code)).toBe('The agent is still working on your last message.');
   });
 
   it('400 invalid_payload (tools with an agent) → FOUNDRY_REJECTED with param', () => {

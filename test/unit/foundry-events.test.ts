@@ -283,24 +283,29 @@ describe('§6.2 consent turn (verbatim fixture)', () => {
     ]);
   });
 
-  it.each(['authorization_url', 'consent_link'])(
-    '§6.2 approval arguments with %s are consents too',
-    async (key) => {
-      const approval = {
-        id: 'mcpr_8',
-        type: 'mcp_approval_request',
-        name: 'x',
-        arguments: JSON.stringify({ [key]: 'https://h.example/a' }),
-      };
-      const { out } = await run([
-        created('r'),
-        done(1, 0, approval),
-        terminal('response.completed', 2, { id: 'r', status: 'completed' }),
-      ]);
-      expect(endOf(out).consents[0]?.consentLink).toBe('https://h.example/a');
-      expect(endOf(out).approvals).toEqual([]);
-    },
-  );
+  // Issue 11 item 5: agent-framework (S20) reads only a top-level `consent_url`; an approval whose arguments
+  // merely carry a URL (under another key, or nested) is a real approval and must stay one.
+  it.each([
+    ['authorization_url', { authorization_url: 'https://h.example/a' }],
+    ['consent_link', { consent_link: 'https://h.example/a' }],
+    ['a nested consent_url', { page: { consent_url: 'https://h.example/a' } }],
+    ['a url argument', { url: 'https://h.example/a', title: 'Bug' }],
+  ])('§6.2 approval arguments with %s stay an approval', async (_what, args) => {
+    const approval = {
+      id: 'mcpr_8',
+      type: 'mcp_approval_request',
+      server_label: 'github',
+      name: 'create_issue',
+      arguments: JSON.stringify(args),
+    };
+    const { out } = await run([
+      created('r'),
+      done(1, 0, approval),
+      terminal('response.completed', 2, { id: 'r', status: 'completed' }),
+    ]);
+    expect(endOf(out).consents).toEqual([]);
+    expect(endOf(out).approvals).toMatchObject([{ requestId: 'mcpr_8', toolName: 'create_issue' }]);
+  });
 });
 
 describe('§11.4 declined consent shapes', () => {

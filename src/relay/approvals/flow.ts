@@ -39,8 +39,8 @@ export class ApprovalFlow {
     return approvalView(batch, viewer, this.ctx.clock(), this.ctx.settings.approvers, notice);
   }
 
-  /** Stores a batch for the response's approval requests and posts its card. */
-  async open(scope: TurnScope, outcome: TurnOutcome, round: number): Promise<void> {
+  /** Stores a batch for the response's approval requests and posts its card; returns the batch id. */
+  async open(scope: TurnScope, outcome: TurnOutcome, round: number): Promise<string> {
     const { io, key, requester } = scope;
     const now = this.ctx.clock();
     const batch: ApprovalBatch = {
@@ -76,6 +76,7 @@ export class ApprovalFlow {
       items: batch.items.length,
       tools: batch.items.map((i) => `${i.serverLabel}.${i.toolName}`),
     });
+    return batch.batchId;
   }
 
   /** After the winning click: sends the decisions to Foundry in the thread's lease, then settles the card. */

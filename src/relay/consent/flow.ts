@@ -6,10 +6,11 @@ import { StoreConflictError, updateRecord } from '../../storage/store';
 import type { TurnInfo } from '../api';
 import type { RelayContext } from '../context';
 import { notice, reportFailure, refuse } from '../failures';
-import { consentKey } from '../keys';
-import type { Actor, ConsentRecord } from '../model';
+import { approvalKey, consentKey } from '../keys';
+import type { Actor, ApprovalBatch, ConsentRecord } from '../model';
 import type { ConversationIO } from '../ports';
 import { readRecord, sameConversation } from '../records';
+import { TEXT } from '../texts';
 import type { ThreadLease } from '../thread-lease';
 import type { ThreadStore } from '../thread-store';
 import { MAX_ROUNDS, type RunTurn, type TurnKind, type TurnScope } from '../turn-runner';
@@ -46,7 +47,14 @@ export class ConsentFlow {
   }
 
   /** Shows (or, after a failed sign-in, updates) the sign-in card for the response's consent requests. */
-  async open(scope: TurnScope, outcome: TurnOutcome, what: TurnKind, round: number): Promise<void> {
+  async open(
+    scope: TurnScope,
+    outcome: TurnOutcome,
+    what: TurnKind,
+    round: number,
+    /** The batch opened for the same response's approvals (sign-in and approvals at once). */
+    approvalBatchId?: string,
+  ): Promise<void> {
     const { io } = scope;
     const previous = what.kind === 'consent' ? what.record : undefined;
     const prompts = (previous?.prompts ?? 0) + 1;
@@ -62,7 +70,10 @@ export class ConsentFlow {
       await io.sendText(`${userMessageFor('CONSENT_LINK_REJECTED')} (${names})`);
       return;
     }
-    const record = this.record(scope, outcome, what, services, prompts);
+    const record = {
+      ...this.record(scope, outcome, what, services, prompts),
+      ...(approvalBatchId !== undefined ? { approvalBatchId } : {}),
+    };
     if (!(await this.save(record, previous))) return;
     await this.threads.setPendingConsent(scope.key, record.consentId);
     const view = this.view(record, undefined, prompts > 1 ? 'retry' : 'pending');
@@ -155,6 +166,16 @@ export class ConsentFlow {
     }
     if (record.state !== 'pending')
       return { answer: refuse(this.view(record, turn.user), 'already_decided') };
+    if (await this.approvalsOpen(record)) {
+      // Continuing now would leave the response's approval requests unanswered (Foundry: 400). The approval
+      // continuation carries the turn on; the sign-in just made is used by it.
+      return {
+        answer: {
+          kind: 'card',
+          card: { ...this.view(record, turn.user), notice: TEXT.decideApprovalsFirst },
+        },
+      };
+    }
     if (this.ctx.clock() > record.expiresAt) {
       await this.setState(consentId, 'expired');
       return { answer: refuse(this.view({ ...record, state: 'expired' }, turn.user), 'expired') };
@@ -222,6 +243,26 @@ export class ConsentFlow {
     if (outcome.consents.length > 0) return; // open() updates the card to "retry"
     await this.setState(record.consentId, declinedTool(outcome) ? 'declined' : 'done', io);
     await this.threads.clearPendingConsent(record.threadKey, record.consentId);
+  }
+
+  /** Whether the approval batch opened together with this consent still waits for decisions or Foundry. */
+  private async approvalsOpen(record: ConsentRecord): Promise<boolean> {
+    if (record.approvalBatchId === undefined) return false;
+    const batch = await readRecord<ApprovalBatch>(this.ctx, approvalKey(record.approvalBatchId));
+    return batch?.value.state === 'pending' || batch?.value.state === 'submitting';
+  }
+
+  /**
+   * After an approval continuation: a sign-in opened together with that batch is over. With no new consent
+   * request the tools ran (`done`); otherwise the new request gets a card of its own and this one closes.
+   */
+  async settleLinked(key: string, batchId: string, outcome: TurnOutcome, io: ConversationIO): Promise<void> {
+    const consentId = (await this.threads.load(key))?.pendingConsentId;
+    if (consentId === undefined) return;
+    const rec = await readRecord<ConsentRecord>(this.ctx, consentKey(consentId));
+    if (rec?.value.approvalBatchId !== batchId || rec.value.state !== 'pending') return;
+    await this.setState(consentId, outcome.consents.length > 0 ? 'cancelled' : 'done', io);
+    await this.threads.clearPendingConsent(key, consentId);
   }
 
   /** Moves a consent to `state` (dropping the kept message text unless pending) and updates its card. */

@@ -136,6 +136,8 @@ export interface Scripted {
   error?: BotError;
   /** Resolves before the response streams (lets a test act while Foundry "thinks"). */
   gate?: Promise<void>;
+  /** Pauses the stream after `after` events until `until` resolves (a silent tool, issue 11). */
+  hold?: { after: number; until: Promise<void> };
 }
 
 /** A Foundry that answers each request with the next scripted response and records the requests. */
@@ -154,7 +156,11 @@ export class ScriptedFoundry implements FoundryClient {
     const r = this.script.shift() ?? { events: ended(outcome({ text: 'default answer' })) };
     if (r.gate) await r.gate;
     if (r.error) throw r.error;
-    for (const ev of r.events ?? []) yield ev;
+    let n = 0;
+    for (const ev of r.events ?? []) {
+      if (r.hold && n++ === r.hold.after) await r.hold.until;
+      yield ev;
+    }
   }
 
   createConversation(): Promise<string> {
