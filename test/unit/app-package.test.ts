@@ -202,7 +202,7 @@ describe('appPackage/manifest.json', () => {
   });
 
   it('keeps names and descriptions within Teams limits for every committed env suffix', () => {
-    const suffixes = ['dev', 'local', 'playground'].map(
+    const suffixes = ['dev', 'local', 'testtool'].map(
       (env) =>
         parseEnvFile(readFileSync(join(ROOT, 'env', `.env.${env}`), 'utf8')).get('APP_NAME_SUFFIX') ?? '',
     );
@@ -287,7 +287,7 @@ describe('scripts/package-app.ts', () => {
 
   it('builds a zip with exactly manifest.json, color.png and outline.png, all placeholders filled', () => {
     const outFile = join(dir, 'out', 'appPackage.zip');
-    const result = packageApp({ root: ROOT, env: 'playground', outFile });
+    const result = packageApp({ root: ROOT, env: 'testtool', outFile });
     expect(result.zipPath).toBe(outFile);
     const zip = new AdmZip(outFile);
     expect(
@@ -299,7 +299,7 @@ describe('scripts/package-app.ts', () => {
     const text = zip.readAsText('manifest.json');
     expect(text).not.toContain('${{');
     const m = JSON.parse(text) as Manifest;
-    const env = parseEnvFile(readFileSync(join(ROOT, 'env', '.env.playground'), 'utf8'));
+    const env = parseEnvFile(readFileSync(join(ROOT, 'env', '.env.testtool'), 'utf8'));
     expect(m.id).toBe(env.get('TEAMS_APP_ID'));
     expect(m.bots[0]?.botId).toBe(env.get('BOT_ID'));
     expect(m.name.short).toBe('Foundry Agent (playground)');
@@ -367,7 +367,7 @@ describe('scripts/package-app.ts', () => {
   });
 
   it('rejects an icon of the wrong size', () => {
-    const root = project({ '.env.ci': readFileSync(join(ROOT, 'env', '.env.playground'), 'utf8') });
+    const root = project({ '.env.ci': readFileSync(join(ROOT, 'env', '.env.testtool'), 'utf8') });
     cpSync(join(root, 'appPackage', 'outline.png'), join(root, 'appPackage', 'color.png'));
     expect(() => packageApp({ root, env: 'ci', outFile: join(dir, 'x.zip') })).toThrow(
       /color.png is 32×32; Teams requires 192×192/,
@@ -416,14 +416,14 @@ withAtk('atk validate (Microsoft 365 Agents Toolkit CLI, offline schema check)',
   });
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-  it('passes the manifest filled from env/.env.playground', async () => {
+  it('passes the manifest filled from env/.env.testtool', async () => {
     const { code, out } = await runAtk(
       [
         'validate',
         '--manifest-file',
         './appPackage/manifest.json',
         '--env-file',
-        './env/.env.playground',
+        './env/.env.testtool',
         '--telemetry',
         'false',
       ],
@@ -442,7 +442,7 @@ withAtk('atk validate (Microsoft 365 Agents Toolkit CLI, offline schema check)',
         '--manifest-file',
         bad,
         '--env-file',
-        join(ROOT, 'env', '.env.playground'),
+        join(ROOT, 'env', '.env.testtool'),
         '--telemetry',
         'false',
       ],

@@ -119,7 +119,7 @@ describe('npm run manifest:version', () => {
     const after = readFileSync(file, 'utf8');
     expect((JSON.parse(after) as { version: string }).version).toBe(to);
     expect(after.replace(`"version": "${to}"`, `"version": "${from}"`)).toBe(before);
-    expect(packageApp({ root: dir, env: 'playground' }).manifest['version']).toBe(to);
+    expect(packageApp({ root: dir, env: 'testtool' }).manifest['version']).toBe(to);
   });
 });
 

@@ -1,5 +1,5 @@
 /**
- * The Microsoft 365 Agents Toolkit project files: m365agents*.yml, env/*, aad.manifest.json and infra/*.bicep.
+ * The Microsoft 365 Agents Toolkit project files: teamsapp*.yml, env/*, aad.manifest.json and infra/*.bicep.
  * Nothing here can be provisioned offline, so the checks are the ones the Toolkit itself makes before it
  * touches the cloud, plus consistency between the files:
  * - each yml validates against the yaml schema bundled in atk (the same ajv setup atk's own Validator uses);
@@ -32,10 +32,10 @@ type ProjectYml = { version: string; environmentFolderPath?: string } & Partial<
 
 /** The profiles and the env file each one reads (atk's resolution: test/integration/toolkit-profiles.test.ts). */
 const PROFILES = [
-  { file: 'm365agents.yml', env: 'dev' },
-  { file: 'm365agents.yml', env: 'prod' },
-  { file: 'm365agents.local.yml', env: 'local' },
-  { file: 'm365agents.playground.yml', env: 'playground' },
+  { file: 'teamsapp.yml', env: 'dev' },
+  { file: 'teamsapp.yml', env: 'prod' },
+  { file: 'teamsapp.local.yml', env: 'local' },
+  { file: 'teamsapp.testtool.yml', env: 'testtool' },
 ] as const;
 
 /** Action list of the v1.12 yaml schema, used only if atk (which ships the schema) is not installed. */
@@ -234,7 +234,7 @@ describe('profiles', () => {
   });
 
   it('dev provisions in the required order and deploys to App Service', () => {
-    const { doc } = loadYml('m365agents.yml');
+    const { doc } = loadYml('teamsapp.yml');
     const uses = (doc.provision ?? []).map((a) => a.uses);
     const order = [
       'teamsApp/create',
@@ -257,22 +257,22 @@ describe('profiles', () => {
   });
 
   it('local registers a client-secret bot at the tunnel endpoint; playground provisions nothing', () => {
-    const local = loadYml('m365agents.local.yml').doc;
+    const local = loadYml('teamsapp.local.yml').doc;
     const uses = (local.provision ?? []).map((a) => a.uses);
     expect(uses).toEqual(
       expect.arrayContaining(['botAadApp/create', 'aadApp/create', 'aadApp/update', 'botFramework/create']),
     );
     const bf = local.provision?.find((a) => a.uses === 'botFramework/create');
     expect(bf?.with?.['messagingEndpoint']).toBe('${{BOT_ENDPOINT}}/api/messages');
-    const playground = loadYml('m365agents.playground.yml').doc;
+    const playground = loadYml('teamsapp.testtool.yml').doc;
     expect(playground.provision).toBeUndefined();
     const write = playground.deploy?.find((a) => a.uses === 'file/createOrUpdateEnvironmentFile');
-    expect(write?.with?.['target']).toBe('./.localConfigs.playground');
+    expect(write?.with?.['target']).toBe('./.localConfigs.testtool');
     expect(Object.keys(write?.with?.['envs'] ?? {})).not.toContain('BOT_ID'); // auth off in the demo
   });
 
   it('the playground env describes the local demo and fills every manifest placeholder', () => {
-    const env = parseEnvFile(read('env', '.env.playground'));
+    const env = parseEnvFile(read('env', '.env.testtool'));
     expect(env.get('BOT_ENDPOINT')).toBe('http://127.0.0.1:3978/api/messages');
     expect(env.get('FOUNDRY_PROJECT_ENDPOINT')).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/api\/projects\/\w+$/);
     const v4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
@@ -292,7 +292,7 @@ describe('env/', () => {
         '.env.dev',
         '.env.prod',
         '.env.local',
-        '.env.playground',
+        '.env.testtool',
         '.env.dev.user.sample',
       ]),
     );
