@@ -259,7 +259,13 @@ export function packageApp(opts: PackageOptions = {}): PackageResult {
   }
   mkdirSync(dirname(outFile), { recursive: true });
   zip.writeZip(outFile);
-  return { zipPath: outFile, sso, manifest, envFiles: files, entries: zip.getEntries().map((e) => e.entryName) };
+  return {
+    zipPath: outFile,
+    sso,
+    manifest,
+    envFiles: files,
+    entries: zip.getEntries().map((e) => e.entryName),
+  };
 }
 
 function parseArgs(argv: readonly string[]): PackageOptions {
