@@ -66,6 +66,21 @@ describe('env/.env.prod', () => {
     expect(manifest['name']).toEqual({ short: 'Foundry Agent', full: 'Foundry Agent for Microsoft Teams' });
     expect(manifest['id']).toBe(PROVISIONED['TEAMS_APP_ID']);
     expect(JSON.stringify(manifest)).not.toContain('${{');
+    // env/.env.prod is app mode (teamsapp.yml): no SSO app, so no webApplicationInfo.
+    expect(r.sso).toBe(false);
+    expect(manifest).not.toHaveProperty('webApplicationInfo');
+  });
+
+  it('in user mode (teamsapp.user.yml) the prod package keeps webApplicationInfo and validates', () => {
+    const dir = scratchRoot();
+    const file = provision(dir);
+    writeFileSync(file, readFileSync(file, 'utf8').replace(/^FOUNDRY_AUTH=app$/m, 'FOUNDRY_AUTH=user'));
+    const r = packageApp({ root: dir, env: 'prod' });
+    expect(r.sso).toBe(true);
+    expect(r.manifest['webApplicationInfo']).toEqual({
+      id: PROVISIONED['AAD_APP_CLIENT_ID'],
+      resource: `api://${PROVISIONED['BOT_DOMAIN']}/botid-${PROVISIONED['BOT_ID']}`,
+    });
   });
 
   (existsSync(ATK) ? it : it.skip)(
@@ -126,7 +141,7 @@ describe('npm run manifest:version', () => {
 describe('runtime', () => {
   it('engines accept Node 20 (code, tests, CI here) and Node 22 LTS (App Service)', () => {
     const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { engines: { node: string } };
-    expect(pkg.engines.node).toBe('>=20.18 <23');
+    expect(pkg.engines.node).toBe('>=20.19 <23');
     expect(readFileSync(join(ROOT, 'infra', 'azure.bicep'), 'utf8')).toContain(
       "linuxFxVersion: 'NODE|22-lts'",
     );
