@@ -1,5 +1,7 @@
-// Azure resources for the Foundry Agent Teams bot (the "dev" Toolkit environment; see m365agents.yml and
-// docs/deploy.md). Deployed into AZURE_RESOURCE_GROUP_NAME by the Toolkit's arm/deploy action.
+// Azure resources for the Foundry Agent Teams bot (the "dev"/"prod" Toolkit environments; see teamsapp.yml and
+// docs/deploy.md). Deployed into AZURE_RESOURCE_GROUP_NAME by the Toolkit's arm/deploy action, with
+// azure.parameters.json (teamsapp.yml, app mode: no SSO app parameters) or azure.parameters.user.json
+// (teamsapp.user.yml, user mode: foundryAuth 'user' and the SSO app's id, tenant and secret).
 //
 // What it creates:
 //   - a user-assigned managed identity: the bot's identity for Bot Framework (msaAppType UserAssignedMSI),

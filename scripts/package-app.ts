@@ -4,7 +4,7 @@
  *
  *   npm run package                   # env/.env.local (+ env/.env.local.user) → appPackage/build/appPackage.zip
  *   npm run package -- --env dev      # env/.env.dev (+ env/.env.dev.user)
- *   npm run package -- --env playground --out /tmp/app.zip
+ *   npm run package -- --env testtool --out /tmp/app.zip
  *
  * Contract:
  * - Placeholders are the Toolkit's `${{NAME}}`. Values come from `env/.env.<env>`, then `env/.env.<env>.user`
@@ -16,6 +16,10 @@
  *   @microsoft/app-manifest (only its json-schemas files are read; the package's code is never loaded,
  *   because it needs undeclared dependencies and downloads schemas at run time).
  * - Both icons must exist and have Teams' sizes (color 192×192, outline 32×32).
+ * - Identity mode (docs/deploy.md): `webApplicationInfo` (Teams SSO) names the SSO Entra app, which only user mode
+ *   creates (teamsapp.user.yml). With FOUNDRY_AUTH=app, or with no FOUNDRY_AUTH and an empty AAD_APP_CLIENT_ID,
+ *   it is dropped from the package (before filling, so AAD_APP_CLIENT_ID is not needed); with FOUNDRY_AUTH=user it
+ *   is kept and AAD_APP_CLIENT_ID must be set. teamsapp.yml (app mode) derives the same manifest for the Toolkit.
  */
 import AdmZip from 'adm-zip';
 import Ajv from 'ajv-draft-04';
@@ -47,6 +51,8 @@ export interface PackageOptions {
 
 export interface PackageResult {
   readonly zipPath: string;
+  /** Whether `webApplicationInfo` (Teams SSO, user mode) is in the package. */
+  readonly sso: boolean;
   readonly manifest: Record<string, unknown>;
   readonly envFiles: readonly string[];
   readonly entries: readonly string[];
@@ -76,6 +82,25 @@ export function parseEnvFile(text: string): Map<string, string> {
     out.set(key, value);
   }
   return out;
+}
+
+/** Whether the package carries Teams SSO (`webApplicationInfo`), from the env's FOUNDRY_AUTH (see the contract). */
+export function ssoInPackage(vars: ReadonlyMap<string, string>): boolean {
+  const auth = (vars.get('FOUNDRY_AUTH') ?? '').trim();
+  if (auth === 'user') return true;
+  if (auth === 'app') return false;
+  if (auth !== '') throw new PackageError(`FOUNDRY_AUTH must be app or user, not "${auth}"`);
+  return (vars.get('AAD_APP_CLIENT_ID') ?? '').trim() !== '';
+}
+
+/**
+ * The manifest template without `webApplicationInfo` (app mode: no SSO app exists). Same text layout as the
+ * app-mode manifest teamsapp.yml writes to appPackage/build/app-mode/manifest.json (2-space JSON + newline).
+ */
+export function withoutSso(template: string): string {
+  const m = JSON.parse(template) as Record<string, unknown>;
+  delete m['webApplicationInfo'];
+  return `${JSON.stringify(m, null, 2)}\n`;
 }
 
 /** Every distinct `${{NAME}}` in a text, in order of first appearance. */
@@ -184,12 +209,17 @@ export function packageApp(opts: PackageOptions = {}): PackageResult {
   const outFile = resolve(root, opts.outFile ?? join('appPackage', 'build', 'appPackage.zip'));
 
   const { vars, files } = loadEnv(root, envDir, env);
-  const template = readFileSync(manifestFile, 'utf8');
+  const sso = ssoInPackage(vars);
+  const raw = readFileSync(manifestFile, 'utf8');
+  const template = sso ? raw : withoutSso(raw);
+  const provisionCmd = sso
+    ? `\`TEAMSFX_CONFIG_FILE_PATH=teamsapp.user.yml npx atk provision --env ${env}\` (user mode)`
+    : `\`npx atk provision --env ${env}\``;
   const filled = fillPlaceholders(
     template,
     vars,
     files.join(' or '),
-    `\`npx atk provision --env ${env}\` writes the generated ids there; \`--env playground\` packages the offline demo`,
+    `${provisionCmd} writes the generated ids there; \`--env testtool\` packages the offline demo`,
   );
   let manifest: Record<string, unknown>;
   try {
@@ -229,7 +259,13 @@ export function packageApp(opts: PackageOptions = {}): PackageResult {
   }
   mkdirSync(dirname(outFile), { recursive: true });
   zip.writeZip(outFile);
-  return { zipPath: outFile, manifest, envFiles: files, entries: zip.getEntries().map((e) => e.entryName) };
+  return {
+    zipPath: outFile,
+    sso,
+    manifest,
+    envFiles: files,
+    entries: zip.getEntries().map((e) => e.entryName),
+  };
 }
 
 function parseArgs(argv: readonly string[]): PackageOptions {
@@ -248,7 +284,7 @@ function parseArgs(argv: readonly string[]): PackageOptions {
     else if (flag === '--out') outFile = resolve(value());
     else if (flag === '-h' || flag === '--help') {
       process.stdout.write(
-        'usage: node dist/scripts/package-app.js [--env local|dev|playground|…] [--out file.zip]\n',
+        'usage: node dist/scripts/package-app.js [--env local|dev|prod|testtool|…] [--out file.zip]\n',
       );
       process.exit(0);
     } else throw new PackageError(`unknown argument "${a}" (expected --env NAME or --out FILE)`);
@@ -260,7 +296,8 @@ if (require.main === module) {
   try {
     const result = packageApp(parseArgs(process.argv.slice(2)));
     process.stdout.write(
-      `wrote ${relative(process.cwd(), result.zipPath)} (${result.entries.join(', ')}) from ${result.envFiles.join(' + ')}\n`,
+      `wrote ${relative(process.cwd(), result.zipPath)} (${result.entries.join(', ')}) from ${result.envFiles.join(' + ')}; ` +
+        `${result.sso ? 'user mode: with' : 'app mode: without'} webApplicationInfo (Teams SSO)\n`,
     );
   } catch (err) {
     process.stderr.write(`package-app: ${err instanceof Error ? err.message : String(err)}\n`);

@@ -6,13 +6,21 @@
 import AdmZip from 'adm-zip';
 import Ajv from 'ajv-draft-04';
 import addFormats from 'ajv-formats';
-import { execFile } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFile, execSync } from 'node:child_process';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { inflateSync } from 'node:zlib';
 import { renderColorIcon, renderOutlineIcon } from '../../scripts/make-icons';
-import { PackageError, packageApp, parseEnvFile, placeholdersIn } from '../../scripts/package-app';
+import { parse } from 'yaml';
+import {
+  PackageError,
+  packageApp,
+  parseEnvFile,
+  placeholdersIn,
+  ssoInPackage,
+  withoutSso,
+} from '../../scripts/package-app';
 
 const ROOT = join(__dirname, '..', '..');
 const MANIFEST_TEXT = readFileSync(join(ROOT, 'appPackage', 'manifest.json'), 'utf8');
@@ -202,7 +210,7 @@ describe('appPackage/manifest.json', () => {
   });
 
   it('keeps names and descriptions within Teams limits for every committed env suffix', () => {
-    const suffixes = ['dev', 'local', 'playground'].map(
+    const suffixes = ['dev', 'local', 'testtool'].map(
       (env) =>
         parseEnvFile(readFileSync(join(ROOT, 'env', `.env.${env}`), 'utf8')).get('APP_NAME_SUFFIX') ?? '',
     );
@@ -287,7 +295,7 @@ describe('scripts/package-app.ts', () => {
 
   it('builds a zip with exactly manifest.json, color.png and outline.png, all placeholders filled', () => {
     const outFile = join(dir, 'out', 'appPackage.zip');
-    const result = packageApp({ root: ROOT, env: 'playground', outFile });
+    const result = packageApp({ root: ROOT, env: 'testtool', outFile });
     expect(result.zipPath).toBe(outFile);
     const zip = new AdmZip(outFile);
     expect(
@@ -299,10 +307,12 @@ describe('scripts/package-app.ts', () => {
     const text = zip.readAsText('manifest.json');
     expect(text).not.toContain('${{');
     const m = JSON.parse(text) as Manifest;
-    const env = parseEnvFile(readFileSync(join(ROOT, 'env', '.env.playground'), 'utf8'));
+    const env = parseEnvFile(readFileSync(join(ROOT, 'env', '.env.testtool'), 'utf8'));
     expect(m.id).toBe(env.get('TEAMS_APP_ID'));
     expect(m.bots[0]?.botId).toBe(env.get('BOT_ID'));
     expect(m.name.short).toBe('Foundry Agent (playground)');
+    expect(env.get('FOUNDRY_AUTH')).toBe('app');
+    expect(m.webApplicationInfo).toBeUndefined(); // app mode: no SSO app
     expect(zip.readFile('color.png')?.equals(readFileSync(join(ROOT, 'appPackage', 'color.png')))).toBe(true);
     expect(zip.readFile('outline.png')?.equals(readFileSync(join(ROOT, 'appPackage', 'outline.png')))).toBe(
       true,
@@ -327,7 +337,7 @@ describe('scripts/package-app.ts', () => {
 
   it('fails with a message naming each missing or empty variable, and writes nothing', () => {
     const root = project({
-      '.env.ci': `TEAMS_APP_ID=${SAMPLE['TEAMS_APP_ID']}\nBOT_DOMAIN=example.org\nAAD_APP_CLIENT_ID=\n`,
+      '.env.ci': `FOUNDRY_AUTH=user\nTEAMS_APP_ID=${SAMPLE['TEAMS_APP_ID']}\nBOT_DOMAIN=example.org\nAAD_APP_CLIENT_ID=\n`,
     });
     const outFile = join(dir, 'never.zip');
     let error: unknown;
@@ -352,11 +362,10 @@ describe('scripts/package-app.ts', () => {
       '.env.local': 'TEAMSFX_ENV=local\nAPP_NAME_SUFFIX=" (local)"\nBOT_DOMAIN=abc-3978.devtunnels.ms\n',
     });
     expect(() => packageApp({ root, outFile: join(dir, 'l.zip') })).toThrow(
-      /unfilled placeholders \$\{\{TEAMS_APP_ID\}\}, \$\{\{BOT_ID\}\}, \$\{\{AAD_APP_CLIENT_ID\}\}: .*env\/\.env\.local.*npx atk provision --env local/,
+      /unfilled placeholders \$\{\{TEAMS_APP_ID\}\}, \$\{\{BOT_ID\}\}: .*env\/\.env\.local.*`npx atk provision --env local`/,
     );
     expect(existsSync(join(dir, 'l.zip'))).toBe(false);
   });
-
   it('rejects a filled manifest that breaks the schema, naming the field', () => {
     const root = project({
       '.env.ci': `TEAMS_APP_ID=11111111-2222-3333-4444\nBOT_ID=${SAMPLE['BOT_ID']}\nBOT_DOMAIN=example.org\nAAD_APP_CLIENT_ID=${SAMPLE['AAD_APP_CLIENT_ID']}\nAPP_NAME_SUFFIX=\n`,
@@ -367,7 +376,7 @@ describe('scripts/package-app.ts', () => {
   });
 
   it('rejects an icon of the wrong size', () => {
-    const root = project({ '.env.ci': readFileSync(join(ROOT, 'env', '.env.playground'), 'utf8') });
+    const root = project({ '.env.ci': readFileSync(join(ROOT, 'env', '.env.testtool'), 'utf8') });
     cpSync(join(root, 'appPackage', 'outline.png'), join(root, 'appPackage', 'color.png'));
     expect(() => packageApp({ root, env: 'ci', outFile: join(dir, 'x.zip') })).toThrow(
       /color.png is 32×32; Teams requires 192×192/,
@@ -386,6 +395,101 @@ describe('scripts/package-app.ts', () => {
       E: '',
       F: 'line\nbreak',
     });
+  });
+});
+
+// ------------------------------------------------------------------------------------ app mode / user mode
+
+describe('identity mode in the package (webApplicationInfo = Teams SSO, user mode only)', () => {
+  let dir: string;
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'app-package-mode-'));
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  /** appPackage/ plus one env file `.env.ci` with the sample ids and the given extra lines. */
+  function root(lines: Record<string, string>): string {
+    const r = join(dir, 'root');
+    cpSync(join(ROOT, 'appPackage'), join(r, 'appPackage'), {
+      recursive: true,
+      filter: (src) => !src.includes(join('appPackage', 'build')),
+    });
+    const vars = { ...SAMPLE, APP_NAME_SUFFIX: '', ...lines };
+    const text = Object.entries(vars)
+      .map(([k, v]) => `${k}=${v}`)
+      .join('\n');
+    mkdirSync(join(r, 'env'), { recursive: true });
+    writeFileSync(join(r, 'env', '.env.ci'), `${text}\n`);
+    return r;
+  }
+  const zipped = (zipPath: string): Manifest =>
+    JSON.parse(new AdmZip(zipPath).readAsText('manifest.json')) as Manifest;
+
+  it('app mode (FOUNDRY_AUTH=app) drops webApplicationInfo, needs no SSO app id, and validates', () => {
+    const r = packageApp({ root: root({ FOUNDRY_AUTH: 'app', AAD_APP_CLIENT_ID: '' }), env: 'ci' });
+    expect(r.sso).toBe(false);
+    const m = zipped(r.zipPath);
+    expect(m.webApplicationInfo).toBeUndefined();
+    expect(m.validDomains).toEqual([SAMPLE['BOT_DOMAIN']]);
+    const validate = schemaValidator(m.manifestVersion);
+    expect(validate(m)).toBe(true);
+    expect(validate.errors ?? []).toEqual([]);
+    // Even a leftover SSO app id does not bring SSO back in app mode.
+    expect(packageApp({ root: root({ FOUNDRY_AUTH: 'app' }), env: 'ci' }).manifest).not.toHaveProperty(
+      'webApplicationInfo',
+    );
+  });
+
+  it('user mode (FOUNDRY_AUTH=user) keeps webApplicationInfo with the SSO app, and validates', () => {
+    const r = packageApp({ root: root({ FOUNDRY_AUTH: 'user' }), env: 'ci' });
+    expect(r.sso).toBe(true);
+    const m = zipped(r.zipPath);
+    expect(m.webApplicationInfo).toEqual({
+      id: SAMPLE['AAD_APP_CLIENT_ID'],
+      resource: `api://${SAMPLE['BOT_DOMAIN']}/botid-${SAMPLE['BOT_ID']}`,
+    });
+    const validate = schemaValidator(m.manifestVersion);
+    expect(validate(m)).toBe(true);
+    expect(validate.errors ?? []).toEqual([]);
+  });
+
+  it('user mode without the SSO app id is an error that names it and the user-mode profile', () => {
+    expect(() =>
+      packageApp({ root: root({ FOUNDRY_AUTH: 'user', AAD_APP_CLIENT_ID: '' }), env: 'ci' }),
+    ).toThrow(
+      /unfilled placeholder \$\{\{AAD_APP_CLIENT_ID\}\}.*TEAMSFX_CONFIG_FILE_PATH=teamsapp\.user\.yml npx atk provision --env ci/,
+    );
+  });
+
+  it('without FOUNDRY_AUTH the SSO app id decides; an unknown mode is refused', () => {
+    expect(ssoInPackage(new Map([['AAD_APP_CLIENT_ID', '']]))).toBe(false);
+    expect(ssoInPackage(new Map())).toBe(false);
+    expect(ssoInPackage(new Map([['AAD_APP_CLIENT_ID', SAMPLE['AAD_APP_CLIENT_ID'] ?? '']]))).toBe(true);
+    expect(ssoInPackage(new Map([['FOUNDRY_AUTH', ' user ']]))).toBe(true);
+    expect(() => ssoInPackage(new Map([['FOUNDRY_AUTH', 'obo']]))).toThrow(/app or user, not "obo"/);
+  });
+
+  it('the committed envs: dev, prod, local and testtool are app mode, so their packages carry no SSO', () => {
+    for (const env of ['dev', 'prod', 'local', 'testtool'])
+      expect(
+        `${env}: ${ssoInPackage(parseEnvFile(readFileSync(join(ROOT, 'env', `.env.${env}`), 'utf8')))}`,
+      ).toBe(`${env}: false`);
+  });
+
+  it("teamsapp.yml's app-mode manifest step writes exactly what the packager uses (same text, icons beside it)", () => {
+    const doc = parse(readFileSync(join(ROOT, 'teamsapp.yml'), 'utf8')) as {
+      provision: { uses: string; name?: string; with?: { run?: string } }[];
+    };
+    const step = doc.provision.find((a) => a.name === 'write the app-mode manifest (no webApplicationInfo)');
+    const r = root({});
+    execSync(step?.with?.run ?? 'false', { cwd: r, stdio: 'pipe' });
+    const out = join(r, 'appPackage', 'build', 'app-mode');
+    expect(readFileSync(join(out, 'manifest.json'), 'utf8')).toBe(withoutSso(MANIFEST_TEXT));
+    for (const icon of ['color.png', 'outline.png'])
+      expect(readFileSync(join(out, icon)).equals(readFileSync(join(ROOT, 'appPackage', icon)))).toBe(true);
+    expect(JSON.parse(withoutSso(MANIFEST_TEXT))).toEqual(
+      Object.fromEntries(Object.entries(template).filter(([k]) => k !== 'webApplicationInfo')),
+    );
   });
 });
 
@@ -416,14 +520,14 @@ withAtk('atk validate (Microsoft 365 Agents Toolkit CLI, offline schema check)',
   });
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-  it('passes the manifest filled from env/.env.playground', async () => {
+  it('passes the manifest filled from env/.env.testtool', async () => {
     const { code, out } = await runAtk(
       [
         'validate',
         '--manifest-file',
         './appPackage/manifest.json',
         '--env-file',
-        './env/.env.playground',
+        './env/.env.testtool',
         '--telemetry',
         'false',
       ],
@@ -442,7 +546,7 @@ withAtk('atk validate (Microsoft 365 Agents Toolkit CLI, offline schema check)',
         '--manifest-file',
         bad,
         '--env-file',
-        join(ROOT, 'env', '.env.playground'),
+        join(ROOT, 'env', '.env.testtool'),
         '--telemetry',
         'false',
       ],

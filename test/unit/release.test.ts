@@ -66,6 +66,21 @@ describe('env/.env.prod', () => {
     expect(manifest['name']).toEqual({ short: 'Foundry Agent', full: 'Foundry Agent for Microsoft Teams' });
     expect(manifest['id']).toBe(PROVISIONED['TEAMS_APP_ID']);
     expect(JSON.stringify(manifest)).not.toContain('${{');
+    // env/.env.prod is app mode (teamsapp.yml): no SSO app, so no webApplicationInfo.
+    expect(r.sso).toBe(false);
+    expect(manifest).not.toHaveProperty('webApplicationInfo');
+  });
+
+  it('in user mode (teamsapp.user.yml) the prod package keeps webApplicationInfo and validates', () => {
+    const dir = scratchRoot();
+    const file = provision(dir);
+    writeFileSync(file, readFileSync(file, 'utf8').replace(/^FOUNDRY_AUTH=app$/m, 'FOUNDRY_AUTH=user'));
+    const r = packageApp({ root: dir, env: 'prod' });
+    expect(r.sso).toBe(true);
+    expect(r.manifest['webApplicationInfo']).toEqual({
+      id: PROVISIONED['AAD_APP_CLIENT_ID'],
+      resource: `api://${PROVISIONED['BOT_DOMAIN']}/botid-${PROVISIONED['BOT_ID']}`,
+    });
   });
 
   (existsSync(ATK) ? it : it.skip)(
@@ -119,7 +134,7 @@ describe('npm run manifest:version', () => {
     const after = readFileSync(file, 'utf8');
     expect((JSON.parse(after) as { version: string }).version).toBe(to);
     expect(after.replace(`"version": "${to}"`, `"version": "${from}"`)).toBe(before);
-    expect(packageApp({ root: dir, env: 'playground' }).manifest['version']).toBe(to);
+    expect(packageApp({ root: dir, env: 'testtool' }).manifest['version']).toBe(to);
   });
 });
 

@@ -1,5 +1,6 @@
 /**
- * The Microsoft 365 Agents Toolkit project files: m365agents*.yml, env/*, aad.manifest.json and infra/*.bicep.
+ * The Microsoft 365 Agents Toolkit project files: teamsapp*.yml, env/*, aad.manifest.json and infra/*.bicep.
+ * teamsapp.yml is the app-mode Azure profile (no SSO app), teamsapp.user.yml the user-mode one (SSO app + secret).
  * Nothing here can be provisioned offline, so the checks are the ones the Toolkit itself makes before it
  * touches the cloud, plus consistency between the files:
  * - each yml validates against the yaml schema bundled in atk (the same ajv setup atk's own Validator uses);
@@ -14,7 +15,7 @@ import Ajv from 'ajv';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
-import { parseEnvFile, placeholdersIn } from '../../scripts/package-app';
+import { parseEnvFile, placeholdersIn, withoutSso } from '../../scripts/package-app';
 
 const ROOT = join(__dirname, '..', '..');
 const read = (...p: string[]): string => readFileSync(join(ROOT, ...p), 'utf8');
@@ -32,11 +33,16 @@ type ProjectYml = { version: string; environmentFolderPath?: string } & Partial<
 
 /** The profiles and the env file each one reads (atk's resolution: test/integration/toolkit-profiles.test.ts). */
 const PROFILES = [
-  { file: 'm365agents.yml', env: 'dev' },
-  { file: 'm365agents.yml', env: 'prod' },
-  { file: 'm365agents.local.yml', env: 'local' },
-  { file: 'm365agents.playground.yml', env: 'playground' },
+  { file: 'teamsapp.yml', env: 'dev' },
+  { file: 'teamsapp.yml', env: 'prod' },
+  { file: 'teamsapp.user.yml', env: 'dev' },
+  { file: 'teamsapp.user.yml', env: 'prod' },
+  { file: 'teamsapp.local.yml', env: 'local' },
+  { file: 'teamsapp.testtool.yml', env: 'testtool' },
 ] as const;
+
+/** The app-mode manifest teamsapp.yml writes (git-ignored build output): the template without webApplicationInfo. */
+const APP_MODE_MANIFEST = './appPackage/build/app-mode/manifest.json';
 
 /** Action list of the v1.12 yaml schema, used only if atk (which ships the schema) is not installed. */
 const DOCUMENTED_ACTIONS = [
@@ -108,8 +114,11 @@ function neededBy(action: Action): { where: string; vars: string[] }[] {
   if (
     manifest &&
     ['teamsApp/validateManifest', 'teamsApp/zipAppPackage', 'aadApp/update'].includes(action.uses)
-  )
-    out.push({ where: manifest, vars: placeholdersIn(read(manifest)) });
+  ) {
+    const text =
+      manifest === APP_MODE_MANIFEST ? withoutSso(read('appPackage', 'manifest.json')) : read(manifest);
+    out.push({ where: manifest, vars: placeholdersIn(text) });
+  }
   if (action.uses === 'arm/deploy') {
     for (const t of (w['templates'] ?? []) as { parameters?: string }[])
       if (t.parameters) out.push({ where: t.parameters, vars: placeholdersIn(read(t.parameters)) });
@@ -197,8 +206,13 @@ describe.each(PROFILES)('$file', ({ file, env }) => {
     expect(unresolved(actions, envSections(env).inputs)).toEqual([]);
   });
 
-  it(`every generated id in env/.env.${env} is produced by an action of this file`, () => {
-    const produced = new Set(actions.flatMap(outputsOf));
+  it(`every generated id in env/.env.${env} is produced by a profile of that environment`, () => {
+    const produced = new Set(
+      PROFILES.filter((p) => p.env === env).flatMap((p) => {
+        const d = loadYml(p.file).doc;
+        return (['provision', 'deploy', 'publish'] as const).flatMap((l) => d[l] ?? []).flatMap(outputsOf);
+      }),
+    );
     const stale = [...envSections(env).generated.keys()].filter((k) => !produced.has(k));
     expect(stale).toEqual([]);
   });
@@ -233,10 +247,37 @@ describe('profiles', () => {
     ]);
   });
 
-  it('dev provisions in the required order and deploys to App Service', () => {
-    const { doc } = loadYml('m365agents.yml');
-    const uses = (doc.provision ?? []).map((a) => a.uses);
-    const order = [
+  it('teamsapp.yml (app mode) provisions in the required order without the SSO app, and deploys to App Service', () => {
+    const { doc, text } = loadYml('teamsapp.yml');
+    const uses = (doc.provision ?? []).map((a) => a.name ?? a.uses);
+    expect(uses).toEqual([
+      'check FOUNDRY_AUTH=app',
+      'teamsApp/create',
+      'arm/deploy',
+      'write the app-mode manifest (no webApplicationInfo)',
+      'teamsApp/validateManifest',
+      'teamsApp/zipAppPackage',
+      'teamsApp/validateAppPackage',
+      'teamsApp/update',
+    ]);
+    expect(text).not.toMatch(/aadApp\/|AAD_APP_|SECRET_/);
+    const arm = doc.provision?.find((a) => a.uses === 'arm/deploy');
+    expect(arm?.with?.['templates']).toEqual([
+      expect.objectContaining({ path: './infra/azure.bicep', parameters: './infra/azure.parameters.json' }),
+    ]);
+    for (const stage of ['provision', 'publish'] as const)
+      for (const a of (doc[stage] ?? []).filter((x) => typeof x.with?.['manifestPath'] === 'string'))
+        expect(a.with?.['manifestPath']).toBe(APP_MODE_MANIFEST);
+    const deploy = (doc.deploy ?? []).map((a) => a.uses);
+    expect(deploy).toContain('cli/runNpmCommand');
+    expect(deploy[deploy.length - 1]).toBe('azureAppService/zipDeploy');
+  });
+
+  it('teamsapp.user.yml (user mode) adds the SSO app and its secret; deploy is the same as app mode', () => {
+    const app = loadYml('teamsapp.yml').doc;
+    const { doc } = loadYml('teamsapp.user.yml');
+    expect((doc.provision ?? []).map((a) => a.name ?? a.uses)).toEqual([
+      'check FOUNDRY_AUTH=user',
       'teamsApp/create',
       'aadApp/create',
       'arm/deploy',
@@ -245,34 +286,71 @@ describe('profiles', () => {
       'teamsApp/zipAppPackage',
       'teamsApp/validateAppPackage',
       'teamsApp/update',
-    ];
-    expect(uses).toEqual(order);
+    ]);
+    const create = doc.provision?.find((a) => a.uses === 'aadApp/create');
+    expect(create?.with).toMatchObject({ generateClientSecret: true, clientSecretExpireDays: 180 });
+    expect(create?.writeToEnvironmentFile?.['clientSecret']).toBe('SECRET_AAD_APP_CLIENT_SECRET');
     const arm = doc.provision?.find((a) => a.uses === 'arm/deploy');
     expect(arm?.with?.['templates']).toEqual([
-      expect.objectContaining({ path: './infra/azure.bicep', parameters: './infra/azure.parameters.json' }),
+      expect.objectContaining({
+        path: './infra/azure.bicep',
+        parameters: './infra/azure.parameters.user.json',
+      }),
     ]);
-    const deploy = (doc.deploy ?? []).map((a) => a.uses);
-    expect(deploy).toContain('cli/runNpmCommand');
-    expect(deploy[deploy.length - 1]).toBe('azureAppService/zipDeploy');
+    expect(doc.deploy).toEqual(app.deploy);
+    // publish differs only in which manifest it packages (the app-mode one has no webApplicationInfo).
+    const strip = (as: Action[] = []): unknown[] =>
+      as
+        .filter((a) => a.uses !== 'script')
+        .map((a) => ({ ...a, with: { ...a.with, manifestPath: undefined } }));
+    expect(strip(doc.publish)).toEqual(strip(app.publish));
   });
 
-  it('local registers a client-secret bot at the tunnel endpoint; playground provisions nothing', () => {
-    const local = loadYml('m365agents.local.yml').doc;
+  it('the parameters files fix the identity mode; only user mode passes the SSO app and secret', () => {
+    const app = JSON.parse(read('infra', 'azure.parameters.json')) as {
+      parameters: Record<string, { value: unknown }>;
+    };
+    const user = JSON.parse(read('infra', 'azure.parameters.user.json')) as typeof app;
+    expect(app.parameters['foundryAuth']?.value).toBe('app');
+    expect(user.parameters['foundryAuth']?.value).toBe('user');
+    expect(read('infra', 'azure.parameters.json')).not.toMatch(/AAD_APP_|SECRET_/);
+    expect(user.parameters).toMatchObject({
+      aadAppClientId: { value: '${{AAD_APP_CLIENT_ID}}' },
+      aadAppTenantId: { value: '${{AAD_APP_TENANT_ID}}' },
+      aadAppClientSecret: { value: '${{SECRET_AAD_APP_CLIENT_SECRET}}' },
+    });
+    const {
+      foundryAuth: _a,
+      aadAppClientId: _b,
+      aadAppTenantId: _c,
+      aadAppClientSecret: _d,
+      ...rest
+    } = user.parameters;
+    const { foundryAuth: _e, ...appRest } = app.parameters;
+    expect(rest).toEqual(appRest);
+  });
+
+  it('no m365agents*.yml exists (atk would prefer it over every teamsapp*.yml)', () => {
+    expect(readdirSync(ROOT).filter((n) => /^m365agents.*\.ya?ml$/.test(n))).toEqual([]);
+  });
+
+  it('local registers a client-secret bot at the tunnel endpoint; testtool provisions nothing', () => {
+    const local = loadYml('teamsapp.local.yml').doc;
     const uses = (local.provision ?? []).map((a) => a.uses);
     expect(uses).toEqual(
       expect.arrayContaining(['botAadApp/create', 'aadApp/create', 'aadApp/update', 'botFramework/create']),
     );
     const bf = local.provision?.find((a) => a.uses === 'botFramework/create');
     expect(bf?.with?.['messagingEndpoint']).toBe('${{BOT_ENDPOINT}}/api/messages');
-    const playground = loadYml('m365agents.playground.yml').doc;
-    expect(playground.provision).toBeUndefined();
-    const write = playground.deploy?.find((a) => a.uses === 'file/createOrUpdateEnvironmentFile');
-    expect(write?.with?.['target']).toBe('./.localConfigs.playground');
+    const testtool = loadYml('teamsapp.testtool.yml').doc;
+    expect(testtool.provision).toBeUndefined();
+    const write = testtool.deploy?.find((a) => a.uses === 'file/createOrUpdateEnvironmentFile');
+    expect(write?.with?.['target']).toBe('./.localConfigs.testtool');
     expect(Object.keys(write?.with?.['envs'] ?? {})).not.toContain('BOT_ID'); // auth off in the demo
   });
 
-  it('the playground env describes the local demo and fills every manifest placeholder', () => {
-    const env = parseEnvFile(read('env', '.env.playground'));
+  it('the testtool env describes the local demo and fills every manifest placeholder', () => {
+    const env = parseEnvFile(read('env', '.env.testtool'));
     expect(env.get('BOT_ENDPOINT')).toBe('http://127.0.0.1:3978/api/messages');
     expect(env.get('FOUNDRY_PROJECT_ENDPOINT')).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/api\/projects\/\w+$/);
     const v4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
@@ -292,10 +370,12 @@ describe('env/', () => {
         '.env.dev',
         '.env.prod',
         '.env.local',
-        '.env.playground',
+        '.env.testtool',
         '.env.dev.user.sample',
       ]),
     );
+    // The Playground environment is `testtool` (the name atk resolves to teamsapp.testtool.yml).
+    expect(committed).not.toContain('.env.playground');
   });
 
   it('commits no secret values', () => {
@@ -320,7 +400,7 @@ describe('env/', () => {
     const used = new Set(
       PROFILES.flatMap((p) => placeholdersIn(read(p.file))).filter((v) => v.startsWith('SECRET_')),
     );
-    used.add('SECRET_AAD_APP_CLIENT_SECRET'); // also used by infra/azure.parameters.json
+    used.add('SECRET_AAD_APP_CLIENT_SECRET'); // also used by infra/azure.parameters.user.json
     expect(used.size).toBeGreaterThan(0);
     for (const s of used) expect(samples).toContain(`${s}=`);
   });
@@ -375,19 +455,20 @@ describe('aad.manifest.json', () => {
 // -------------------------------------------------------------------------------------------------- infra/
 
 describe('infra/', () => {
-  const params = JSON.parse(read('infra', 'azure.parameters.json')) as {
-    parameters: Record<string, { value: unknown }>;
-  };
   const main = bicepParams('infra/azure.bicep');
   const bicep = read('infra', 'azure.bicep');
 
-  it('azure.parameters.json sets only declared parameters and every parameter without a default', () => {
-    const declared = new Set(main.map((p) => p.name));
-    for (const k of Object.keys(params.parameters))
-      expect(`${k} declared: ${declared.has(k)}`).toBe(`${k} declared: true`);
-    for (const p of main.filter((x) => !x.hasDefault))
-      expect(Object.keys(params.parameters)).toContain(p.name);
-  });
+  it.each(['azure.parameters.json', 'azure.parameters.user.json'])(
+    '%s sets only declared parameters and every parameter without a default',
+    (file) => {
+      const params = JSON.parse(read('infra', file)) as { parameters: Record<string, { value: unknown }> };
+      const declared = new Set(main.map((p) => p.name));
+      for (const k of Object.keys(params.parameters))
+        expect(`${k} declared: ${declared.has(k)}`).toBe(`${k} declared: true`);
+      for (const p of main.filter((x) => !x.hasDefault))
+        expect(Object.keys(params.parameters)).toContain(p.name);
+    },
+  );
 
   it('modules exist and receive exactly their required parameters', () => {
     for (const m of bicep.matchAll(/^module\s+\w+\s+'([^']+)'[^{]*\{([\s\S]*?)^\}/gm)) {

@@ -46,18 +46,18 @@ const labels = new Set(tasks.map((t) => t.label));
 const configNames = new Set(launch.configurations.map((c) => c.name));
 const compoundNames = new Set(launch.compounds.map((c) => c.name));
 
-/** How atk 1.1.17 picks the project file for `--env <name>` (m365agents*.yml names; see toolkit-profiles.test.ts). */
+/** How atk 1.1.17 picks the project file for `--env <name>` (teamsapp*.yml names; see toolkit-profiles.test.ts). */
 const profileFor = (env: string): string =>
   env === 'local'
-    ? 'm365agents.local.yml'
-    : env === 'playground'
-      ? 'm365agents.playground.yml'
-      : 'm365agents.yml';
+    ? 'teamsapp.local.yml'
+    : env === 'testtool'
+      ? 'teamsapp.testtool.yml'
+      : 'teamsapp.yml';
 
 /** Files a profile's deploy stage writes (file/createOrUpdateEnvironmentFile targets). */
 function writtenByProfiles(): Set<string> {
   const out = new Set<string>();
-  for (const f of readdirSync(ROOT).filter((n) => /^m365agents(\.\w+)?\.yml$/.test(n))) {
+  for (const f of readdirSync(ROOT).filter((n) => /^teamsapp(\.\w+)?\.yml$/.test(n))) {
     const doc = parse(read(f)) as Record<string, { uses: string; with?: { target?: string } }[] | undefined>;
     for (const stage of ['provision', 'deploy'])
       for (const a of doc[stage] ?? [])
@@ -134,7 +134,7 @@ describe('.vscode/tasks.json', () => {
   it('Toolkit tasks run a profile that atk resolves for their environment, with its env file and stage', () => {
     const tk = tasks.filter((t) => t.type === 'teamsfx' && typeof t.args?.['env'] === 'string');
     expect(tk.map((t) => `${t.command} ${String(t.args?.['env'])}`).sort()).toEqual(
-      ['debug-start-local-tunnel local', 'deploy local', 'deploy playground', 'provision local'].sort(),
+      ['debug-start-local-tunnel local', 'deploy local', 'deploy testtool', 'provision local'].sort(),
     );
     for (const t of tk) {
       const env = String(t.args?.['env']);
@@ -154,7 +154,7 @@ describe('.vscode/tasks.json', () => {
     expect(ports[0]?.writeToEnvironmentFile).toEqual({ endpoint: 'BOT_ENDPOINT', domain: 'BOT_DOMAIN' });
     const local = parseEnvFile(read('env', '.env.local'));
     expect(local.has('BOT_ENDPOINT') && local.has('BOT_DOMAIN')).toBe(true);
-    expect(read('m365agents.local.yml')).toContain('messagingEndpoint: ${{BOT_ENDPOINT}}/api/messages');
+    expect(read('teamsapp.local.yml')).toContain('messagingEndpoint: ${{BOT_ENDPOINT}}/api/messages');
   });
 
   it('shell tasks run npm scripts whose files exist or are written by a profile', () => {
@@ -196,7 +196,7 @@ describe('.vscode/tasks.json', () => {
 
   it('the Playground chain checks the ports the emulator, bot, debugger and Playground use', () => {
     const check = tasks.find((t) => t.label === 'Validate prerequisites (Microsoft 365 Agents Playground)');
-    const pg = parseEnvFile(read('env', '.env.playground'));
+    const pg = parseEnvFile(read('env', '.env.testtool'));
     expect(check?.args?.['portOccupancy']).toEqual([
       3978,
       9239,
@@ -205,7 +205,7 @@ describe('.vscode/tasks.json', () => {
     ]);
     expect(scripts['dev:teamsfx:launch-playground']).toContain(`-p ${pg.get('TEAMSAPPTESTER_PORT')}`);
     expect(scripts['dev:teamsfx:launch-playground']).toContain(`-e ${pg.get('BOT_ENDPOINT')}`);
-    const profile = read('m365agents.playground.yml');
+    const profile = read('teamsapp.testtool.yml');
     expect(profile).toContain('IDENTITY_ENDPOINT: http://127.0.0.1:${{EMULATOR_PORT}}/msi/token');
     expect(profile).toContain('IDENTITY_HEADER: ${{EMULATOR_IDENTITY_HEADER}}');
     expect(read('emulator', 'main.ts')).toContain("env['EMULATOR_IDENTITY_HEADER']");
@@ -214,7 +214,7 @@ describe('.vscode/tasks.json', () => {
 
 describe('task and launch names quoted in other files', () => {
   const files = [
-    ...readdirSync(ROOT).filter((n) => /^m365agents.*\.yml$/.test(n) || n === 'README.md'),
+    ...readdirSync(ROOT).filter((n) => /^teamsapp.*\.yml$/.test(n) || n === 'README.md'),
     ...readdirSync(join(ROOT, 'env')).map((n) => `env/${n}`),
     ...readdirSync(join(ROOT, 'docs'))
       .filter((n) => n.endsWith('.md'))
