@@ -146,6 +146,8 @@ export interface ApiDeps {
   consentLink(settings: Settings, token: string): string;
   signal: AbortSignal;
   log(line: string): void;
+  /** Operational causes (causes.ts): rewrites the planned tool calls of a turn. */
+  rewritePlan?(plan: TurnPlan, caller: Caller): void;
 }
 
 /** Marks a run stopped by `POST …/cancel`. */
@@ -408,6 +410,7 @@ export class ResponsesApi {
 
     const ctx = this.turnContext(agent, settings, caller, userText);
     const plan = answered.length > 0 ? planResume(ctx, answered) : planRule(ctx, ruleIndex);
+    this.d.rewritePlan?.(plan, caller);
 
     const object: ResponseObject = {
       id: responseId,
