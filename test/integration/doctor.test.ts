@@ -179,7 +179,7 @@ describe('each failure cause prints its FAIL line with the fix (exit 1)', () => 
     const weather = agent?.mcp.find((m) => m.server_label === 'weather');
     if (!weather) throw new Error('scenario changed');
     weather.require_approval = 'always';
-    await loadScenario(emu.url, s as never);
+    await loadScenario(emu.url, s);
     const r = await doctor(devSettings());
     expect(r.out).toMatch(
       /WARN +agent +every call of weather stops for approval \(require_approval is "always", the default when unset\)/,

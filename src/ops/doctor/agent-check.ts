@@ -12,13 +12,13 @@ import { fail, info, pass, warn, type Finding, type TokenIdentity } from './repo
 const CHECK = 'agent';
 
 /** The MCP tools of an agent version, as the Agents API shows them. */
-export function mcpToolsOf(v: AgentVersion): McpToolDefinition[] {
+function mcpToolsOf(v: AgentVersion): McpToolDefinition[] {
   const tools = (v.definition as { tools?: { type: string }[] }).tools ?? [];
   return tools.filter((t): t is McpToolDefinition => t.type === 'mcp');
 }
 
 /** Which tools of a server stop for approval: `all` (always, or unset), a list, or none. */
-export function approvalNeeded(t: McpToolDefinition): 'all' | string[] | 'none' {
+function approvalNeeded(t: McpToolDefinition): 'all' | string[] | 'none' {
   const r = t.require_approval;
   if (r === undefined || r === 'always') return 'all';
   if (r === 'never') return 'none';

@@ -12,7 +12,7 @@ const CHECK = 'bot-registration';
 const BOT_FRAMEWORK_SCOPE = 'https://api.botframework.com/.default';
 
 /** The credential botbuilder would use for outbound calls (test seam: replaced in tests). */
-export function botCredential(bot: Config['bot']): TokenCredential | undefined {
+function botCredential(bot: Config['bot']): TokenCredential | undefined {
   if (!bot.appId) return undefined;
   if (bot.appType === 'UserAssignedMsi') return new ManagedIdentityCredential({ clientId: bot.appId });
   if (!bot.appPassword) return undefined;

@@ -70,7 +70,7 @@ function codesOf(err: AuthErrorShape): number[] {
 }
 
 /** The finding for a credential that gave no token. */
-export function diagnoseTokenError(cfg: Config['foundry'], err: unknown, severity: 'fail' | 'warn'): Finding {
+function diagnoseTokenError(cfg: Config['foundry'], err: unknown, severity: 'fail' | 'warn'): Finding {
   const make = severity === 'fail' ? fail : warn;
   const e = (typeof err === 'object' && err !== null ? err : {}) as AuthErrorShape;
   const name = typeof e.name === 'string' ? e.name : 'Error';

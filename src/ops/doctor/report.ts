@@ -3,7 +3,7 @@
  * cannot run because an earlier one failed, INFO for facts), with a stable `cause` id for each non-pass and the
  * fix in one sentence. Findings never hold tokens, secrets or link queries (format.ts scrubs them again).
  */
-export type Status = 'pass' | 'warn' | 'fail' | 'skip' | 'info';
+type Status = 'pass' | 'warn' | 'fail' | 'skip' | 'info';
 
 export interface Finding {
   /** The check, e.g. `config`, `foundry-token`, `agent`, `validate`. */

@@ -36,7 +36,7 @@ export interface DoctorResult {
 }
 
 /** Check 1: the bot's own loader. */
-export function checkConfig(env: DoctorDeps['env']): { finding: Finding; config?: Config } {
+function checkConfig(env: DoctorDeps['env']): { finding: Finding; config?: Config } {
   try {
     const config = loadConfig(env);
     const storage = config.storage.kind === 'blob' ? `blob container ${config.storage.container}` : 'memory';

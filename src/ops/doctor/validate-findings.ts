@@ -59,7 +59,10 @@ function toolFailure(call: ToolCall, memory: RunMemory): Finding {
 
 /** Findings for the tool calls of one outcome; remembers completed servers. */
 export function toolFindings(outcome: TurnOutcome, memory: RunMemory, step: string): Finding[] {
-  const calls = outcome.toolCalls.filter((c) => c.status === 'completed' || c.status === 'failed');
+  // Tool calls only: `mcp_list_tools` items are listed too but are not calls.
+  const calls = outcome.toolCalls.filter(
+    (c) => c.itemType !== 'mcp_list_tools' && (c.status === 'completed' || c.status === 'failed'),
+  );
   const out: Finding[] = [];
   for (const c of calls) {
     const label = c.serverLabel ?? c.name ?? c.itemType;
