@@ -154,6 +154,8 @@ export interface ApiDeps {
   consentLink(settings: Settings, token: string): string;
   signal: AbortSignal;
   log(line: string): void;
+  /** Operational causes (causes.ts): rewrites the planned tool calls of a turn. */
+  rewritePlan?(plan: TurnPlan, caller: Caller): void;
 }
 
 /** Marks a run stopped by `POST …/cancel`. */
@@ -432,6 +434,7 @@ export class ResponsesApi {
       lapse?.form === 'mcp_call'
         ? lapseFirstCall(planned, lapse.message, settings.mcpCallErrorForm)
         : planned;
+    this.d.rewritePlan?.(plan, caller);
     if (lapse?.form === 'response_failed' && plan.items.some((p) => p.kind === 'mcp_call')) {
       sf.failAfter = {
         kind: 'response_failed',

@@ -6,6 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import { AgentsApi } from './agents-api';
+import { CausesControl } from './causes';
 import { consentDonePage, consentNotFoundPage, consentPage } from './consent-page';
 import { Exchange, newLogEntry } from './exchange';
 import { FaultSchema } from './faults';
@@ -156,6 +157,7 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Running
 
   const state = new EmulatorState(initialScenario);
   const authority = new TokenAuthority(url, tenantId);
+  const causes = new CausesControl();
   let runtimeSettings: PartialSettings = {};
   const baseSettings = (): Settings =>
     mergeSettings(
@@ -166,7 +168,8 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Running
     );
   const api = new ResponsesApi({
     state,
-    authority,
+    authority: causes.guard(authority),
+    rewritePlan: (plan, caller) => causes.applyToPlan(plan, caller),
     baseSettings,
     signal: abort.signal,
     log,
@@ -178,7 +181,7 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Running
     },
   });
 
-  const agents = new AgentsApi({ state, authority });
+  const agents = new AgentsApi({ state, authority: causes.guard(authority) });
 
   async function consentRoute(x: Exchange, token: string): Promise<void> {
     const t = state.consentTokens.get(token);
@@ -212,6 +215,7 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Running
     if (method === 'POST' && path === '/reset') {
       state.reset();
       agents.reset();
+      causes.reset();
       state.scenario = initialScenario;
       runtimeSettings = {};
       return x.json(200, { ok: true });
@@ -244,6 +248,7 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Running
       state.setConsent(p.data.oid, p.data.server_label, p.data.state, 'control');
       return x.json(200, { ok: true });
     }
+    if (path === '/causes') return causes.route(x);
     if (method === 'GET' && path === '/log') return x.json(200, structuredClone(state.log));
     if (method === 'GET' && path === '/health') return x.json(200, { ok: true, project, tenantId });
     const consent = /^\/consent\/([0-9a-f]+)$/.exec(path);

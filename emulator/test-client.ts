@@ -1,3 +1,4 @@
+import type { CausesInput } from './causes';
 import type { FaultInput } from './faults';
 import type { ScenarioInput } from './scenario';
 import type { PartialSettings } from './settings';
@@ -37,6 +38,11 @@ export async function setFaults(url: string, faults: FaultInput[]): Promise<void
 /** Switches settings (§11 alternatives) until the next reset. */
 export async function setSettings(url: string, settings: PartialSettings): Promise<void> {
   await post(url, '/settings', { settings });
+}
+
+/** Replaces the operational causes (causes.ts: missing role, tool failures, …) until the next reset. */
+export async function setCauses(url: string, causes: CausesInput): Promise<void> {
+  await post(url, '/causes', causes);
 }
 
 export async function setConsentState(

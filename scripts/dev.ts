@@ -1,5 +1,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream, existsSync, mkdirSync, readFileSync, type WriteStream } from 'node:fs';
+import {
+  createWriteStream,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  writeFileSync,
+  type WriteStream,
+} from 'node:fs';
 import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 
@@ -436,30 +443,32 @@ export async function startDev(o: DevOptions): Promise<DevStack> {
     // 3. The bot, as `npm start` runs it, pointed at the emulator.
     const admins = [config.currentUser, ...config.users].map((u) => u.aadObjectId);
     const emulatorHost = new URL(emulatorUrl).host;
-    const bot = startChild(
-      'bot',
-      [botMain],
-      {
-        ...baseEnv,
-        NODE_ENV: 'development',
-        PORT: String(botPort),
-        HOST: LOOPBACK,
-        BOT_ID: '',
-        BOT_PASSWORD: '',
-        FOUNDRY_PROJECT_ENDPOINT: projectEndpoint,
-        FOUNDRY_AGENT_NAME: AGENT_NAME,
-        FOUNDRY_AUTH: 'app',
-        FOUNDRY_CREDENTIAL: 'managed_identity',
-        IDENTITY_ENDPOINT: identityEndpoint,
-        IDENTITY_HEADER: identityHeader,
-        CONSENT_LINK_HOSTS: emulatorHost,
-        SHARED_CONSENT_ADMINS: admins.join(','),
-        WELCOME_PROMPTS: o.welcomePrompts,
-        STORAGE: 'memory',
-      },
-      o,
-      logStream('bot.log'),
+    const botSettings: Record<string, string> = {
+      NODE_ENV: 'development',
+      PORT: String(botPort),
+      HOST: LOOPBACK,
+      BOT_ID: '',
+      BOT_PASSWORD: '',
+      FOUNDRY_PROJECT_ENDPOINT: projectEndpoint,
+      FOUNDRY_AGENT_NAME: AGENT_NAME,
+      FOUNDRY_AUTH: 'app',
+      FOUNDRY_CREDENTIAL: 'managed_identity',
+      IDENTITY_ENDPOINT: identityEndpoint,
+      IDENTITY_HEADER: identityHeader,
+      CONSENT_LINK_HOSTS: emulatorHost,
+      SHARED_CONSENT_ADMINS: admins.join(','),
+      WELCOME_PROMPTS: o.welcomePrompts,
+      STORAGE: 'memory',
+    };
+    // The bot's settings, for `npm run doctor -- --env-file devTools/bot.env` (README "Operating it").
+    writeFileSync(
+      join(o.logDir, 'bot.env'),
+      Object.entries(botSettings)
+        .map(([k, v]) => `${k}=${v}`)
+        .join('\n') + '\n',
+      { mode: 0o600 },
     );
+    const bot = startChild('bot', [botMain], { ...baseEnv, ...botSettings }, o, logStream('bot.log'));
     children.push(bot);
     const botUrl = `http://${LOOPBACK}:${botPort}`;
     await Promise.race([
