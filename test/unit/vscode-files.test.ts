@@ -48,11 +48,7 @@ const compoundNames = new Set(launch.compounds.map((c) => c.name));
 
 /** How atk 1.1.17 picks the project file for `--env <name>` (teamsapp*.yml names; see toolkit-profiles.test.ts). */
 const profileFor = (env: string): string =>
-  env === 'local'
-    ? 'teamsapp.local.yml'
-    : env === 'testtool'
-      ? 'teamsapp.testtool.yml'
-      : 'teamsapp.yml';
+  env === 'local' ? 'teamsapp.local.yml' : env === 'testtool' ? 'teamsapp.testtool.yml' : 'teamsapp.yml';
 
 /** Files a profile's deploy stage writes (file/createOrUpdateEnvironmentFile targets). */
 function writtenByProfiles(): Set<string> {
