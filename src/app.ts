@@ -12,6 +12,7 @@ import { createLogger, type Logger, type LogSink } from './observability/logger'
 import type { IdentityProvider } from './relay/ports';
 import { Relay } from './relay/relay';
 import { createStateStore } from './storage/create-store';
+import { MonitoredStateStore } from './storage/health';
 import type { StateStore } from './storage/store';
 import { createTeamsBot } from './teams/bot';
 import { isAllowedServiceUrl } from './teams/outbound';
@@ -58,7 +59,10 @@ export async function startBot(config: Config, o: BotOverrides = {}): Promise<Ru
     });
   }
   const appCredential = o.appCredential ?? createAppCredential(config.foundry);
-  const store = o.store ?? (await createStateStore(config.storage, appCredential));
+  const store = o.store ?? (await createStateStore(config.storage, appCredential, log.child('storage')));
+  // What the relay uses: fails fast while storage is known to be down; its health is /readyz's (storage.md).
+  const monitored = new MonitoredStateStore(store, { log: log.child('storage') });
+  monitored.start();
   const foundry =
     o.foundry ??
     createFoundryClient({
@@ -94,7 +98,7 @@ export async function startBot(config: Config, o: BotOverrides = {}): Promise<Ru
       welcomePrompts: config.policy.welcomePrompts,
     },
     foundry,
-    store,
+    store: monitored,
     identity,
     proactive: teams.proactive,
     log,
@@ -112,7 +116,7 @@ export async function startBot(config: Config, o: BotOverrides = {}): Promise<Ru
       }),
     authRequired: Boolean(config.bot.appId),
     serviceUrlAllowed: (u) => isAllowedServiceUrl(u, config.bot.outboundHosts),
-    ready: () => relay.isAccepting,
+    ready: () => relay.isAccepting && monitored.ready,
     draining: () => draining,
   });
   await new Promise<void>((resolve, reject) => {
@@ -147,7 +151,7 @@ export async function startBot(config: Config, o: BotOverrides = {}): Promise<Ru
       await new Promise<void>((r) => {
         server.close(() => r());
       });
-      await store.close?.();
+      await monitored.close();
       log.info('bot.stopped', { drained: finished });
       return { drained: finished };
     },

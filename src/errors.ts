@@ -30,6 +30,7 @@ export type BotErrorCode =
   | 'STREAM_INTERRUPTED'
   | 'IDENTITY_UNAVAILABLE'
   | 'STORAGE_CONFLICT'
+  | 'STORAGE_UNAVAILABLE'
   | 'SHUTTING_DOWN'
   | 'INTERNAL';
 
@@ -90,6 +91,7 @@ const USER_TEXT: Record<BotErrorCode, string> = {
   STREAM_INTERRUPTED: 'The answer was interrupted.',
   IDENTITY_UNAVAILABLE: 'Your sign-in could not be completed. Please sign in again.',
   STORAGE_CONFLICT: 'Something changed at the same time. Please try again.',
+  STORAGE_UNAVAILABLE: 'The bot cannot reach its state store right now. Please try again shortly.',
   SHUTTING_DOWN: 'The bot is restarting. Please send your message again in a moment.',
   INTERNAL: 'Something went wrong on our side.',
 };
@@ -109,6 +111,7 @@ export function isRetryable(code: BotErrorCode): boolean {
     case 'FOUNDRY_BUSY':
     case 'STREAM_INTERRUPTED':
     case 'STORAGE_CONFLICT':
+    case 'STORAGE_UNAVAILABLE':
     case 'SHUTTING_DOWN':
     case 'INTERNAL':
       return true;

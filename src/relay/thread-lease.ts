@@ -1,5 +1,7 @@
+import type { BotError } from '../errors';
 import type { Logger } from '../observability/logger';
 import { updateRecord, type StateStore } from '../storage/store';
+import { isStorageUnavailable } from '../storage/unavailable';
 import type { ThreadState } from './model';
 
 /**
@@ -47,13 +49,25 @@ export class ThreadLease {
     return value;
   }
 
-  /** Card continuations wait briefly for a running turn of the same thread instead of failing at once. */
+  /**
+   * Card continuations wait briefly for a running turn of the same thread instead of failing at once, and
+   * the same way for a store that does not answer (a decided approval must not be lost to a short outage).
+   * @throws BotError('STORAGE_UNAVAILABLE') when the store still failed on the last attempt.
+   */
   async waitFor(key: string, activityId: string, signal: AbortSignal): Promise<boolean> {
+    let failure: BotError | undefined;
     for (let i = 0; i < WAIT_STEPS; i++) {
-      if ((await this.acquire(key, activityId)) !== undefined) return true;
-      if (signal.aborted) return false;
+      try {
+        if ((await this.acquire(key, activityId)) !== undefined) return true;
+        failure = undefined;
+      } catch (err) {
+        if (!isStorageUnavailable(err)) throw err;
+        failure = err;
+      }
+      if (signal.aborted) break;
       await new Promise((r) => setTimeout(r, WAIT_STEP_MS));
     }
+    if (failure !== undefined) throw failure;
     return false;
   }
 
