@@ -14,6 +14,9 @@ const LEASE_RENEW_MS = 15_000;
 /** Card continuations wait this long (in steps of WAIT_STEP_MS) for a running turn of the same thread. */
 const WAIT_STEPS = 60;
 const WAIT_STEP_MS = 500;
+/** A release the store did not answer is retried this often, this many times (about LEASE_STALE_MS). */
+const RELEASE_RETRY_MS = 1_000;
+const RELEASE_RETRIES = 60;
 
 /**
  * The durable busy lease of a Foundry thread: one job at a time per thread across instances. Owned per job
@@ -71,8 +74,12 @@ export class ThreadLease {
     return false;
   }
 
-  /** Releases the lease only if this job still holds it (a stale lease may have been taken over). */
-  async release(key: string, activityId: string): Promise<void> {
+  /**
+   * Releases the lease only if this job still holds it (a stale lease may have been taken over). When the
+   * store cannot be reached, the release is retried in the background (once a second, at most until the
+   * lease would be stale anyway), so an outage does not leave the thread blocked for LEASE_STALE_MS.
+   */
+  async release(key: string, activityId: string, attempt = 0): Promise<void> {
     const id = `${key}|${activityId}`;
     clearInterval(this.renewals.get(id));
     this.renewals.delete(id);
@@ -83,7 +90,9 @@ export class ThreadLease {
         return { ...rest, updatedAt: this.clock() };
       });
     } catch (err) {
-      this.log.warn('lease.release_failed', { err });
+      const retry = isStorageUnavailable(err) && attempt < RELEASE_RETRIES;
+      if (attempt === 0) this.log.warn('lease.release_failed', { err, retrying: retry });
+      if (retry) setTimeout(() => void this.release(key, activityId, attempt + 1), RELEASE_RETRY_MS).unref();
     }
   }
 

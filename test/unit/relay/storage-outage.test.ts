@@ -18,6 +18,8 @@ class OutageStore extends MemoryStateStore {
   mode: Mode = 'up';
   /** Only keys with this prefix are affected (all when empty). */
   prefix = '';
+  /** Refuse only writes that release a thread's busy lease (the store fails just as a turn ends). */
+  refuseRelease = false;
   private readonly hung: Array<() => void> = [];
 
   private affected(key: string): boolean {
@@ -42,6 +44,9 @@ class OutageStore extends MemoryStateStore {
   }
 
   override async put<T>(key: string, value: T, condition: WriteCondition): Promise<string> {
+    const releasing =
+      key.startsWith('thread/') && (value as ThreadState).busy === undefined && 'ifMatch' in condition;
+    if (this.refuseRelease && releasing) throw storageUnavailable('unreachable');
     if (!this.affected(key)) return super.put(key, value, condition);
     if (this.mode === 'write-then-fail') {
       await super.put(key, value, condition);
@@ -131,6 +136,19 @@ describe('storage outage (issue 16)', () => {
     const threads = store.keys().filter((k) => k.startsWith('thread/'));
     for (const k of threads) expect((await store.get<ThreadState>(k))?.value.busy).toBeUndefined();
     expect(kit.foundry.requests).toHaveLength(0);
+  });
+
+  test('a lease whose release the store refused is released once it answers (not left until stale)', async () => {
+    const { kit, store } = kitWith();
+    store.refuseRelease = true;
+    kit.foundry.next({ events: ended(outcome({ text: 'Hi' })) });
+    await kit.say(ADA, 'hello');
+    const key = store.keys().find((k) => k.startsWith('thread/')) ?? '';
+    expect((await store.get<ThreadState>(key))?.value.busy).toBeDefined();
+    store.refuseRelease = false;
+    for (let i = 0; i < 30 && (await store.get<ThreadState>(key))?.value.busy; i++)
+      await new Promise((r) => setTimeout(r, 100));
+    expect((await store.get<ThreadState>(key))?.value.busy).toBeUndefined();
   });
 
   test('a click during an outage is answered with the reason and changes nothing; after recovery it continues exactly once', async () => {
