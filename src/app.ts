@@ -12,6 +12,7 @@ import type { RelaySettings } from './relay/api';
 import type { IdentityProvider } from './relay/ports';
 import { Relay } from './relay/relay';
 import { createStateStore } from './storage/create-store';
+import { MonitoredStateStore } from './storage/health';
 import type { StateStore } from './storage/store';
 import { createTeamsEdge } from './teams/edge';
 import { isAllowedServiceUrl } from './teams/outbound';
@@ -53,7 +54,10 @@ export async function startBot(config: Config, o: BotOverrides = {}): Promise<Ru
     });
   }
   const appCredential = o.appCredential ?? createAppCredential(config.foundry);
-  const store = o.store ?? (await createStateStore(config.storage, appCredential));
+  const store = o.store ?? (await createStateStore(config.storage, appCredential, log.child('storage')));
+  // What the relay uses: fails fast while storage is known to be down; its health is /readyz's (storage.md).
+  const monitored = new MonitoredStateStore(store, { log: log.child('storage') });
+  monitored.start();
   const foundry = o.foundry ?? createFoundryClient(foundryOptions(config, log.child('foundry')));
   const identity: IdentityProvider =
     o.identity ??
@@ -69,7 +73,7 @@ export async function startBot(config: Config, o: BotOverrides = {}): Promise<Ru
   const relay = new Relay({
     settings: relaySettings(config, identity.mode),
     foundry,
-    store,
+    store: monitored,
     identity,
     proactive: transport.proactive,
     log,
@@ -84,7 +88,7 @@ export async function startBot(config: Config, o: BotOverrides = {}): Promise<Ru
     handle: teams.handle,
     authRequired: Boolean(config.bot.appId),
     serviceUrlAllowed: (u) => isAllowedServiceUrl(u, config.bot.outboundHosts),
-    ready: () => relay.isAccepting,
+    ready: () => relay.isAccepting && monitored.ready,
     draining: () => draining,
   });
   await listen(server, config.http.port, config.http.host);
@@ -113,7 +117,7 @@ export async function startBot(config: Config, o: BotOverrides = {}): Promise<Ru
       await new Promise<void>((r) => {
         server.close(() => r());
       });
-      await store.close?.();
+      await monitored.close();
       log.info('bot.stopped', { drained: finished });
       return { drained: finished };
     },

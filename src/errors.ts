@@ -32,6 +32,7 @@ export type BotErrorCode =
   | 'STREAM_INTERRUPTED'
   | 'ANSWER_NOT_DELIVERED'
   | 'IDENTITY_UNAVAILABLE'
+  | 'STORAGE_UNAVAILABLE'
   | 'SHUTTING_DOWN'
   | 'INTERNAL';
 
@@ -96,6 +97,7 @@ const USER_TEXT: Record<BotErrorCode, string> = {
   STREAM_INTERRUPTED: 'The answer was interrupted.',
   ANSWER_NOT_DELIVERED: 'The answer could not be delivered to Teams.',
   IDENTITY_UNAVAILABLE: 'Your sign-in could not be completed. Please sign in again.',
+  STORAGE_UNAVAILABLE: 'The bot cannot reach its state store right now. Please try again shortly.',
   SHUTTING_DOWN: 'The bot is restarting. Please send your message again in a moment.',
   INTERNAL: 'Something went wrong on our side.',
 };
@@ -117,6 +119,7 @@ export function isRetryable(code: BotErrorCode): boolean {
     case 'TOOL_SIGNIN_REQUIRED':
     case 'STREAM_INTERRUPTED':
     case 'ANSWER_NOT_DELIVERED':
+    case 'STORAGE_UNAVAILABLE':
     case 'SHUTTING_DOWN':
     case 'INTERNAL':
       return true;

@@ -128,6 +128,16 @@ const EnvSchema = z
     ALLOW_MEMORY_STORAGE_IN_PRODUCTION: z.preprocess(emptyToUndefined, bool.default(false)),
     BLOB_CONNECTION_STRING: z.preprocess(emptyToUndefined, z.string().optional()),
     BLOB_ACCOUNT_URL: z.preprocess(emptyToUndefined, httpUrl.optional()),
+    /** Deadline of one state-store call, SDK retries included (docs/storage.md "When storage hangs or fails"). */
+    STORAGE_TIMEOUT_MS: z.preprocess(
+      emptyToUndefined,
+      z.coerce
+        .number()
+        .int('must be a whole number')
+        .min(500, 'must be at least 500')
+        .max(30_000, 'must be at most 30000')
+        .default(3_000),
+    ),
     BLOB_CONTAINER: z.preprocess(
       emptyToUndefined,
       z
@@ -250,6 +260,8 @@ export interface Config {
         readonly connectionString: string | undefined;
         readonly accountUrl: string | undefined;
         readonly container: string;
+        /** Deadline of one storage call, SDK retries included. */
+        readonly timeoutMs: number;
       };
 }
 
@@ -313,6 +325,7 @@ function toConfig(e: Env): Config {
             connectionString: e.BLOB_CONNECTION_STRING,
             accountUrl: e.BLOB_ACCOUNT_URL,
             container: e.BLOB_CONTAINER,
+            timeoutMs: e.STORAGE_TIMEOUT_MS,
           },
   };
 }

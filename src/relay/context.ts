@@ -33,6 +33,11 @@ export class RelayContext {
     this.lanes.detach({ run: () => this.inConversation(ref, work) });
   }
 
+  /** Work with no conversation of its own (still tracked for the shutdown drain, aborted by it). */
+  background(run: (signal: AbortSignal) => Promise<void>): void {
+    this.lanes.detach({ run });
+  }
+
   /**
    * Card continuations run in their thread's lane, so in this instance they queue behind (and ahead of) that
    * thread's user turns instead of racing them; a full lane must not lose a decided continuation.

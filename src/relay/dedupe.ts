@@ -6,7 +6,8 @@ import { dedupeKey } from './keys';
  * Inbound de-duplication by (conversation id, activity id) (reliability-plan §2.4, DUP-01/02, DUR-03).
  * Teams re-sends requests that take more than ~15 s; the platform does not dedupe. A bounded in-process LRU
  * answers repeats cheaply; the durable record (create-only write) makes the claim hold across instances and
- * restarts. A duplicate invoke gets the stored answer of the first one.
+ * restarts. A duplicate invoke gets the stored answer of the first one. Messages take the in-memory claim in
+ * the inbound request and the durable one in their job (docs/storage.md "When storage hangs or fails").
  */
 interface DedupeRecord {
   v: 1;
@@ -30,10 +31,33 @@ export class Deduper {
   /** Claims an activity. `first: false` means it was seen before (here or by another instance). */
   async claim(conversationId: string, activityId: string): Promise<ClaimResult> {
     const key = dedupeKey(conversationId, activityId);
+    const cached = this.lru.get(key);
+    if (cached && cached.expiresAt > this.clock())
+      return cached.answer === undefined ? { first: false } : { first: false, answer: cached.answer };
+    return this.claimDurable(conversationId, activityId);
+  }
+
+  /**
+   * The in-memory half alone, for messages (the inbound request never waits on storage): false when this
+   * instance has already taken the activity within the TTL; otherwise remembers it and returns true. The
+   * durable claim (`claimDurable`) follows in the job, before anything else happens.
+   */
+  claimLocal(conversationId: string, activityId: string): boolean {
+    const key = dedupeKey(conversationId, activityId);
     const now = this.clock();
     const cached = this.lru.get(key);
-    if (cached && cached.expiresAt > now)
-      return cached.answer === undefined ? { first: false } : { first: false, answer: cached.answer };
+    if (cached && cached.expiresAt > now) return false;
+    this.remember(key, { expiresAt: now + this.ttlMs });
+    return true;
+  }
+
+  /**
+   * The durable half: a create-only record, so exactly one instance (or one delivery) wins across restarts.
+   * @throws BotError('STORAGE_UNAVAILABLE') when the store cannot be reached (the caller tells the user).
+   */
+  async claimDurable(conversationId: string, activityId: string): Promise<ClaimResult> {
+    const key = dedupeKey(conversationId, activityId);
+    const now = this.clock();
     const record: DedupeRecord = { v: 1, expiresAt: now + this.ttlMs };
     try {
       await this.store.put(key, record, { ifNoneMatch: true });

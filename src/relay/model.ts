@@ -77,6 +77,8 @@ export interface ApprovalBatch {
   expiresAt: number;
   /** When the winning click moved the batch to `submitting` (orphan detection after a crash). */
   submittingSince?: number;
+  /** Random id of the click whose write moved the batch to `submitting` (resolves a write lost to an outage). */
+  submitToken?: string;
   /** The Teams activity id of the card, to update it in place. */
   cardActivityId?: string;
   /** How many approval rounds this user turn has gone through (loop guard). */

@@ -3,7 +3,8 @@ import { BotError, userMessageFor } from '../errors';
 import { hashId, type Logger } from '../observability/logger';
 import { StoreConflictError } from '../storage/store';
 import type { CardAction, MessageResult, RelayApi, RelayDeps, TurnInfo } from './api';
-import { ApprovalClicks } from './approvals/decide';
+import { isStorageUnavailable } from '../storage/unavailable';
+import { ApprovalClicks, type UnknownDecision } from './approvals/decide';
 import { ApprovalFlow } from './approvals/flow';
 import { commandOf, Commands, helpCard } from './commands';
 import { ConsentFlow } from './consent/flow';
@@ -12,6 +13,7 @@ import { Deduper } from './dedupe';
 import { welcomeKey } from './keys';
 import { Lanes } from './lanes';
 import type { ApprovalBatch, ConsentRecord } from './model';
+import { reportFailure } from './failures';
 import { PendingWork } from './pending';
 import type { ConversationIO } from './ports';
 import { SignInReplay } from './signin';
@@ -63,10 +65,14 @@ export class Relay implements RelayApi {
     this.commands = new Commands(this.ctx, threads, pending, this.approvals);
   }
 
-  /** A user message (mention already removed). Duplicates (same conversation + activity id) start nothing. */
+  /**
+   * A user message (mention already removed). Duplicates (same conversation + activity id) start nothing.
+   * Never waits on storage: this instance's in-memory claim is taken here, the durable one first thing in the
+   * job, so the inbound request is answered at once whatever the store does (docs/storage.md).
+   */
+  // eslint-disable-next-line @typescript-eslint/require-await -- async: callers rely on a rejected promise
   async handleMessage(turn: TurnInfo, rawText: string): Promise<MessageResult> {
-    const claim = await this.dedupe.claim(turn.conversation.id, turn.activityId);
-    if (!claim.first) {
+    if (!this.dedupe.claimLocal(turn.conversation.id, turn.activityId)) {
       this.log.info('inbound.duplicate', { kind: 'message', activity: hashId(turn.activityId) });
       return 'duplicate';
     }
@@ -74,32 +80,66 @@ export class Relay implements RelayApi {
     const key = this.loop.keyOf(turn);
     const command = commandOf(text);
     if (command) {
-      this.ctx.later(turn.reference, (io) => this.commands.run(command, turn, io, key));
+      this.ctx.later(turn.reference, async (io) => {
+        if (await this.claimed(turn, io, text)) await this.commands.run(command, turn, io, key);
+      });
       return 'command';
     }
     if (!this.accepting) throw new BotError('SHUTTING_DOWN', 'not accepting new turns');
     const result = this.lanes.submit(key, {
       run: (signal) =>
-        this.ctx.inConversation(turn.reference, (io) => this.loop.userTurn(turn, text, io, signal)),
+        this.ctx.inConversation(turn.reference, async (io) => {
+          if (await this.claimed(turn, io, text)) await this.loop.userTurn(turn, text, io, signal);
+        }),
       dropped: () =>
         this.ctx.inConversation(turn.reference, (io) => io.sendText(userMessageFor('SHUTTING_DOWN'))),
     });
     if (result !== 'full') return result;
-    this.ctx.later(turn.reference, (io) => io.sendText(userMessageFor('FOUNDRY_BUSY')));
+    this.ctx.later(turn.reference, async (io) => {
+      if (await this.claimed(turn, io, text)) await io.sendText(userMessageFor('FOUNDRY_BUSY'));
+    });
     return 'busy';
   }
 
-  /** A card click, answered at once; a duplicate invoke gets the first one's answer. */
-  async handleCardAction(turn: TurnInfo, action: CardAction): Promise<InvokeAnswer> {
-    const claim = await this.dedupe.claim(turn.conversation.id, turn.activityId);
-    if (!claim.first) {
-      this.log.info('inbound.duplicate', { kind: 'invoke', activity: hashId(turn.activityId) });
-      if (claim.answer !== undefined) return claim.answer as InvokeAnswer;
-      return { kind: 'message', text: TEXT.clickInProgress };
+  /**
+   * The durable dedupe claim of a message, first thing in its job. False for a duplicate (an earlier delivery
+   * or another instance took it), or when the store cannot be reached: then the user is told so, with a Retry
+   * button, and nothing else happens (no turn starts without its claim, so none can run twice).
+   */
+  private async claimed(turn: TurnInfo, io: ConversationIO, text: string): Promise<boolean> {
+    try {
+      const claim = await this.dedupe.claimDurable(turn.conversation.id, turn.activityId);
+      if (!claim.first)
+        this.log.info('inbound.duplicate', { kind: 'message', activity: hashId(turn.activityId) });
+      return claim.first;
+    } catch (err) {
+      await reportFailure(io, this.log, err, text);
+      return false;
     }
-    const answer = await this.route(turn, action);
-    await this.dedupe.recordAnswer(turn.conversation.id, turn.activityId, answer);
-    return answer;
+  }
+
+  /**
+   * A card click, answered at once; a duplicate invoke gets the first one's answer. While the store cannot
+   * be reached the click changes nothing and is answered with that reason (each store call has a deadline).
+   */
+  async handleCardAction(turn: TurnInfo, action: CardAction): Promise<InvokeAnswer> {
+    try {
+      const claim = await this.dedupe.claim(turn.conversation.id, turn.activityId);
+      if (!claim.first) {
+        this.log.info('inbound.duplicate', { kind: 'invoke', activity: hashId(turn.activityId) });
+        if (claim.answer !== undefined) return claim.answer as InvokeAnswer;
+        return { kind: 'message', text: TEXT.clickInProgress };
+      }
+      const answer = await this.route(turn, action);
+      await this.dedupe
+        .recordAnswer(turn.conversation.id, turn.activityId, answer)
+        .catch((err: unknown) => this.log.warn('dedupe.answer_not_stored', { err }));
+      return answer;
+    } catch (err) {
+      if (!isStorageUnavailable(err)) throw err;
+      this.log.warn('card.storage_unavailable', { verb: action.verb, reason: err.details['reason'] });
+      return { kind: 'message', text: userMessageFor('STORAGE_UNAVAILABLE') };
+    }
   }
 
   private async route(turn: TurnInfo, action: CardAction): Promise<InvokeAnswer> {
@@ -107,6 +147,8 @@ export class Relay implements RelayApi {
       case 'approval.decide': {
         const r = await this.clicks.decide(turn, action.batchId, action.approvalId, action.decision);
         if (r.submitted) this.continueApprovals(r.submitted);
+        const unknown = r.unknown;
+        if (unknown) this.ctx.background((signal) => this.resolveUnknown(unknown, signal));
         return r.answer;
       }
       case 'approval.refresh':
@@ -135,6 +177,12 @@ export class Relay implements RelayApi {
           this.approvals.continue(batch, io, signal, this.loop.run),
         ),
     });
+  }
+
+  /** A winning write whose answer was lost to an outage: continue once the store shows it landed (decide.ts). */
+  private async resolveUnknown(unknown: UnknownDecision, signal: AbortSignal): Promise<void> {
+    const batch = await this.clicks.landed(unknown, signal);
+    if (batch) this.continueApprovals(batch);
   }
 
   private continueConsent(record: ConsentRecord): void {

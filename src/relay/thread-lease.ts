@@ -1,5 +1,7 @@
+import type { BotError } from '../errors';
 import type { Logger } from '../observability/logger';
 import { updateRecord, type StateStore } from '../storage/store';
+import { isStorageUnavailable } from '../storage/unavailable';
 import type { ThreadState } from './model';
 
 /**
@@ -12,6 +14,9 @@ const LEASE_RENEW_MS = 15_000;
 /** Card continuations wait this long (in steps of WAIT_STEP_MS) for a running turn of the same thread. */
 const WAIT_STEPS = 60;
 const WAIT_STEP_MS = 500;
+/** A release the store did not answer is retried this often, this many times (about LEASE_STALE_MS). */
+const RELEASE_RETRY_MS = 1_000;
+const RELEASE_RETRIES = 60;
 
 /**
  * The durable busy lease of a Foundry thread: one job at a time per thread across instances. Owned per job
@@ -47,18 +52,34 @@ export class ThreadLease {
     return value;
   }
 
-  /** Card continuations wait briefly for a running turn of the same thread instead of failing at once. */
+  /**
+   * Card continuations wait briefly for a running turn of the same thread instead of failing at once, and
+   * the same way for a store that does not answer (a decided approval must not be lost to a short outage).
+   * @throws BotError('STORAGE_UNAVAILABLE') when the store still failed on the last attempt.
+   */
   async waitFor(key: string, activityId: string, signal: AbortSignal): Promise<boolean> {
+    let failure: BotError | undefined;
     for (let i = 0; i < WAIT_STEPS; i++) {
-      if ((await this.acquire(key, activityId)) !== undefined) return true;
-      if (signal.aborted) return false;
+      try {
+        if ((await this.acquire(key, activityId)) !== undefined) return true;
+        failure = undefined;
+      } catch (err) {
+        if (!isStorageUnavailable(err)) throw err;
+        failure = err;
+      }
+      if (signal.aborted) break;
       await new Promise((r) => setTimeout(r, WAIT_STEP_MS));
     }
+    if (failure !== undefined) throw failure;
     return false;
   }
 
-  /** Releases the lease only if this job still holds it (a stale lease may have been taken over). */
-  async release(key: string, activityId: string): Promise<void> {
+  /**
+   * Releases the lease only if this job still holds it (a stale lease may have been taken over). When the
+   * store cannot be reached, the release is retried in the background (once a second, at most until the
+   * lease would be stale anyway), so an outage does not leave the thread blocked for LEASE_STALE_MS.
+   */
+  async release(key: string, activityId: string, attempt = 0): Promise<void> {
     const id = `${key}|${activityId}`;
     clearInterval(this.renewals.get(id));
     this.renewals.delete(id);
@@ -69,7 +90,9 @@ export class ThreadLease {
         return { ...rest, updatedAt: this.clock() };
       });
     } catch (err) {
-      this.log.warn('lease.release_failed', { err });
+      const retry = isStorageUnavailable(err) && attempt < RELEASE_RETRIES;
+      if (attempt === 0) this.log.warn('lease.release_failed', { err, retrying: retry });
+      if (retry) setTimeout(() => void this.release(key, activityId, attempt + 1), RELEASE_RETRY_MS).unref();
     }
   }
 

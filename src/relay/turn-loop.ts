@@ -39,7 +39,14 @@ export class TurnLoop {
   /** A user's message: closes what the thread had open, then runs the turn (or asks the user to sign in). */
   async userTurn(turn: TurnInfo, text: string, io: ConversationIO, signal: AbortSignal): Promise<void> {
     const key = this.keyOf(turn);
-    const held = await this.lease.acquire(key, turn.activityId);
+    let held;
+    try {
+      held = await this.lease.acquire(key, turn.activityId);
+    } catch (err) {
+      // The store cannot be reached (or lost every race): the user hears why; no lease is held by this job.
+      await reportFailure(io, this.ctx.log, err, text);
+      return;
+    }
     if (!held) {
       await io.sendText(userMessageFor('FOUNDRY_BUSY'));
       return;

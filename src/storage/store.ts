@@ -30,6 +30,8 @@ export interface StateStore {
   delete(key: string, condition?: { ifMatch: string }): Promise<void>;
   /** Releases connections (no-op for memory). */
   close?(): Promise<void>;
+  /** One cheap request that proves the store answers (readiness); throws like any other call. */
+  ping?(): Promise<void>;
 }
 
 /**

@@ -172,7 +172,26 @@ describe('parsing', () => {
       connectionString: 'UseDevelopmentStorage=true',
       accountUrl: undefined,
       container: 'botstate',
+      timeoutMs: 3000,
     });
+  });
+
+  it('STORAGE_TIMEOUT_MS sets the deadline of one storage call (default 3 s, 0.5–30 s)', () => {
+    const blob = { ...DEV, STORAGE: 'blob', BLOB_CONNECTION_STRING: 'UseDevelopmentStorage=true' };
+    const timeoutOf = (v?: string): unknown => {
+      const s = loadConfig(v === undefined ? blob : { ...blob, STORAGE_TIMEOUT_MS: v }).storage;
+      return s.kind === 'blob' ? s.timeoutMs : undefined;
+    };
+    expect(timeoutOf()).toBe(3000);
+    expect(timeoutOf('')).toBe(3000);
+    expect(timeoutOf('500')).toBe(500);
+    expect(timeoutOf('8000')).toBe(8000);
+    expect(failure({ ...blob, STORAGE_TIMEOUT_MS: '499' }).message).toContain(
+      'STORAGE_TIMEOUT_MS is too small',
+    );
+    expect(failure({ ...blob, STORAGE_TIMEOUT_MS: '30001' }).message).toContain(
+      'STORAGE_TIMEOUT_MS is too large',
+    );
   });
 });
 
@@ -211,6 +230,8 @@ const INVALID: Array<[string, string, Record<string, string>]> = [
   ['STORAGE', `${CANARY}`, {}],
   ['BLOB_ACCOUNT_URL', `${CANARY}`, { STORAGE: 'blob' }],
   ['BLOB_CONTAINER', `${CANARY}--Bad`, {}],
+  ['STORAGE_TIMEOUT_MS', `${CANARY}`, {}],
+  ['STORAGE_TIMEOUT_MS', '2.5', {}],
   // Cross-key rules.
   ['BOT_PASSWORD', '', { BOT_ID: GUID, NODE_ENV: 'test' }],
   ['BOT_TENANT_ID', '', { BOT_TYPE: 'SingleTenant' }],

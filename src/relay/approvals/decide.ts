@@ -1,6 +1,8 @@
+import { randomBytes } from 'node:crypto';
 import { userMessageFor } from '../../errors';
 import { hashId } from '../../observability/logger';
 import { StoreConflictError, updateRecord } from '../../storage/store';
+import { isStorageUnavailable } from '../../storage/unavailable';
 import type { TurnInfo } from '../api';
 import type { RelayContext } from '../context';
 import { notice, refuse } from '../failures';
@@ -12,11 +14,31 @@ import type { InvokeAnswer } from '../views';
 import type { ApprovalFlow } from './flow';
 import { applyDecision, mayApprove, waitingNotice } from './view';
 
+/**
+ * A deciding write whose answer was lost: the store stopped answering while it was sent, so it may or may not
+ * have landed. Its random token, written with the move to `submitting`, tells afterwards (`landed`).
+ */
+export interface UnknownDecision {
+  batchId: string;
+  token: string;
+}
+
 /** A click's answer, and the batch to continue with when this click decided the last open request. */
 export interface ClickResult {
   answer: InvokeAnswer;
   submitted?: ApprovalBatch;
+  /** The click's write may have landed: the facade continues the batch once the store shows it did. */
+  unknown?: UnknownDecision;
 }
+
+type Written = { won: ApprovalBatch } | { lost: true } | { unknown: UnknownDecision };
+
+/**
+ * How long a write lost to an outage is resolved: one read a second, at most this many. Well inside the
+ * orphan bound of flow.ts (2 minutes), so orphan recovery never races a late continuation.
+ */
+const RESOLVE_ATTEMPTS = 60;
+const RESOLVE_STEP_MS = 1_000;
 
 /**
  * What happens when someone clicks Approve / Deny (or Approve all / Deny all) on an approval card: the checks
@@ -65,13 +87,21 @@ export class ApprovalClicks {
       audit('expired');
       return { answer: await this.expire(batch, turn) };
     }
-    const written = await this.write(batchId, new Set(targets.map((t) => t.approvalId)), decision, turn);
-    if (!written) {
+    const w = await this.write(batchId, new Set(targets.map((t) => t.approvalId)), decision, turn);
+    if ('unknown' in w) {
+      audit('storage_unavailable');
+      return {
+        answer: { kind: 'message', text: userMessageFor('STORAGE_UNAVAILABLE') },
+        unknown: w.unknown,
+      };
+    }
+    if ('lost' in w) {
       audit('already_decided');
       const fresh = (await this.ctx.store.get<ApprovalBatch>(approvalKey(batchId)))?.value ?? batch;
       const card = this.flow.view(fresh, turn.user, userMessageFor('APPROVAL_ALREADY_DECIDED'));
       return { answer: refuse(card, 'already_decided') };
     }
+    const written = w.won;
     for (const t of targets) audit('decided', { decision, tool: `${t.serverLabel}.${t.toolName}` });
     const answer: InvokeAnswer = { kind: 'card', card: this.flow.view(written, turn.user) };
     if (written.state === 'submitting') return { answer, submitted: written };
@@ -115,25 +145,51 @@ export class ApprovalClicks {
   }
 
   /**
-   * The compare-and-set: returns the batch as written, or undefined when this click did not win (someone
-   * else decided first, or every write attempt lost its race). Only the store's `changed` says who won.
+   * The compare-and-set: the batch as written, `lost` when this click did not win (someone else decided
+   * first, or every write attempt lost its race), or `unknown` when the store stopped answering. Only the
+   * store's `changed` says who won.
    */
   private async write(
     batchId: string,
     wanted: ReadonlySet<string>,
     decision: 'approve' | 'deny',
     turn: TurnInfo,
-  ): Promise<ApprovalBatch | undefined> {
+  ): Promise<Written> {
     const now = this.ctx.clock();
+    const token = randomBytes(12).toString('hex');
     try {
-      const r = await updateRecord<ApprovalBatch>(this.ctx.store, approvalKey(batchId), (cur) =>
-        cur ? applyDecision(cur, wanted, decision, turn.user, now) : undefined,
-      );
-      return r.changed ? r.value : undefined;
+      const r = await updateRecord<ApprovalBatch>(this.ctx.store, approvalKey(batchId), (cur) => {
+        const next = cur ? applyDecision(cur, wanted, decision, turn.user, now) : undefined;
+        return next?.state === 'submitting' ? { ...next, submitToken: token } : next;
+      });
+      return r.changed && r.value ? { won: r.value } : { lost: true };
     } catch (err) {
-      if (err instanceof StoreConflictError) return undefined;
+      if (err instanceof StoreConflictError) return { lost: true };
+      if (isStorageUnavailable(err)) return { unknown: { batchId, token } };
       throw err;
     }
+  }
+
+  /**
+   * Resolves a write lost to an outage: reads the batch once the store answers again (one read a second, up
+   * to RESOLVE_ATTEMPTS) and returns it when that write landed and moved it to `submitting`. The token is
+   * this click's alone, so exactly one continuation follows; a write that never landed leaves the batch
+   * pending for the user's next click.
+   */
+  async landed(u: UnknownDecision, signal: AbortSignal): Promise<ApprovalBatch | undefined> {
+    for (let i = 0; i < RESOLVE_ATTEMPTS && !signal.aborted; i++) {
+      try {
+        const batch = (await this.ctx.store.get<ApprovalBatch>(approvalKey(u.batchId)))?.value;
+        const mine = batch?.state === 'submitting' && batch.submitToken === u.token;
+        this.ctx.log.info('approval.unknown_resolved', { batch: u.batchId, landed: mine });
+        return mine ? batch : undefined;
+      } catch (err) {
+        if (!isStorageUnavailable(err)) throw err;
+      }
+      await new Promise((r) => setTimeout(r, RESOLVE_STEP_MS));
+    }
+    this.ctx.log.warn('approval.unknown_unresolved', { batch: u.batchId });
+    return undefined;
   }
 
   private async expire(batch: ApprovalBatch, turn: TurnInfo): Promise<InvokeAnswer> {

@@ -84,7 +84,16 @@ export class ApprovalFlow {
     if (batch.cardActivityId)
       await this.ctx.updateCardQuietly(io, batch.cardActivityId, this.view(batch, undefined));
     const leaseId = `approval:${batch.batchId}`;
-    if (!(await this.lease.waitFor(batch.threadKey, leaseId, signal))) {
+    let held: boolean;
+    try {
+      held = await this.lease.waitFor(batch.threadKey, leaseId, signal);
+    } catch (err) {
+      // The store stayed unreachable for the whole wait: say so; the batch stays `submitting` in the store,
+      // where orphan recovery marks it failed (never re-sent: see SUBMITTING_ORPHAN_MS).
+      await reportFailure(io, this.ctx.log, err, undefined);
+      return;
+    }
+    if (!held) {
       await this.mark(batch.batchId, 'failed', io);
       await io.sendText(userMessageFor('FOUNDRY_BUSY'));
       return;

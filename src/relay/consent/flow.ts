@@ -199,7 +199,14 @@ export class ConsentFlow {
     run: RunTurn,
   ): Promise<void> {
     const leaseId = `consent:${record.consentId}`;
-    if (!(await this.lease.waitFor(record.threadKey, leaseId, signal))) {
+    let held: boolean;
+    try {
+      held = await this.lease.waitFor(record.threadKey, leaseId, signal);
+    } catch (err) {
+      await reportFailure(io, this.ctx.log, err, undefined);
+      return;
+    }
+    if (!held) {
       await io.sendText(userMessageFor('FOUNDRY_BUSY'));
       return;
     }
