@@ -4,7 +4,12 @@ import { BOT_MANAGED_IDENTITY_OID } from '../../emulator/identity';
 import { getLog, grantConsent } from '../../emulator/test-client';
 import { BlobStateStore } from '../../src/storage/blob-store';
 import { userMessageFor } from '../../src/errors';
-import { adaptiveCardActionInvoke, DEFAULT_USER, messageActivity, postActivity } from '../support/fakes/activities';
+import {
+  adaptiveCardActionInvoke,
+  DEFAULT_USER,
+  messageActivity,
+  postActivity,
+} from '../support/fakes/activities';
 import { startAzurite, type AzuriteHandle } from '../support/fakes/azurite';
 import { startFakeBotConnector, type FakeBotConnector } from '../support/fakes/fake-bot-connector';
 import { actionOf, cardOf, cardText, textOf } from '../support/harness';
