@@ -29,6 +29,11 @@ export type BotErrorCode =
   | 'FOUNDRY_FAILED'
   | 'STREAM_INTERRUPTED'
   | 'IDENTITY_UNAVAILABLE'
+  | 'SIGNIN_INTERACTION_REQUIRED'
+  | 'SIGNIN_GRANT_INVALID'
+  | 'SIGNIN_REJECTED_BY_FOUNDRY'
+  | 'SIGNIN_WRONG_ACCOUNT'
+  | 'SIGNIN_LINK_INVALID'
   | 'STORAGE_CONFLICT'
   | 'SHUTTING_DOWN'
   | 'INTERNAL';
@@ -89,6 +94,15 @@ const USER_TEXT: Record<BotErrorCode, string> = {
   FOUNDRY_FAILED: 'The agent ran into a problem while answering.',
   STREAM_INTERRUPTED: 'The answer was interrupted.',
   IDENTITY_UNAVAILABLE: 'Your sign-in could not be completed. Please sign in again.',
+  // User mode (docs/identity.md "What the sign-in messages mean"): each one comes with a new sign-in card.
+  SIGNIN_INTERACTION_REQUIRED:
+    'Your organisation requires you to sign in interactively (for example multi-factor authentication, a new device or a conditional access policy), so I could not sign you in silently.',
+  SIGNIN_GRANT_INVALID:
+    'Your sign-in is no longer valid (for example consent for the app was revoked, or your password changed).',
+  SIGNIN_REJECTED_BY_FOUNDRY: 'The agent service no longer accepted your sign-in, so I forgot it.',
+  SIGNIN_WRONG_ACCOUNT:
+    'You signed in with a different account than the one you use in Teams. Please sign in with your Teams account.',
+  SIGNIN_LINK_INVALID: 'That sign-in link has expired or was already used.',
   STORAGE_CONFLICT: 'Something changed at the same time. Please try again.',
   SHUTTING_DOWN: 'The bot is restarting. Please send your message again in a moment.',
   INTERNAL: 'Something went wrong on our side.',
@@ -96,6 +110,12 @@ const USER_TEXT: Record<BotErrorCode, string> = {
 
 export function userMessageFor(code: BotErrorCode): string {
   return USER_TEXT[code];
+}
+
+/** Whether this failure is answered with a new sign-in (user mode) rather than an error card. */
+export function needsSignIn(err: unknown): boolean {
+  if (!(err instanceof BotError)) return false;
+  return err.code === 'IDENTITY_UNAVAILABLE' || err.code.startsWith('SIGNIN_');
 }
 
 /** Whether offering the user a Retry button makes sense for this failure. */

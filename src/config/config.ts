@@ -93,6 +93,14 @@ const EnvSchema = z
     AAD_APP_CLIENT_ID: z.preprocess(emptyToUndefined, z.string().optional()),
     AAD_APP_CLIENT_SECRET: z.preprocess(emptyToUndefined, z.string().optional()),
     AAD_APP_TENANT_ID: z.preprocess(emptyToUndefined, z.string().optional()),
+    /** The bot's public host name (user mode: the sign-in pages are https://<BOT_DOMAIN>/auth/…). */
+    BOT_DOMAIN: z.preprocess(
+      emptyToUndefined,
+      z
+        .string()
+        .regex(/^[a-z0-9.-]+(:\d+)?$/i)
+        .optional(),
+    ),
     FOUNDRY_TIMEOUT_MS: z.preprocess(emptyToUndefined, positiveInt(45_000)),
     FOUNDRY_IDLE_TIMEOUT_MS: z.preprocess(emptyToUndefined, positiveInt(30_000)),
     FOUNDRY_MAX_RETRIES: z.preprocess(emptyToUndefined, z.coerce.number().int().min(0).max(5).default(2)),
@@ -220,6 +228,8 @@ export interface Config {
     readonly clientId: string | undefined;
     readonly clientSecret: string | undefined;
     readonly tenantId: string | undefined;
+    /** Base URL of the bot's sign-in pages (`https://<BOT_DOMAIN>`); unset: the bot's own listening URL. */
+    readonly pagesBaseUrl: string | undefined;
   };
   readonly policy: {
     readonly consentLinkHosts: readonly string[];
@@ -280,6 +290,7 @@ function toConfig(e: Env): Config {
       clientId: e.AAD_APP_CLIENT_ID,
       clientSecret: e.AAD_APP_CLIENT_SECRET,
       tenantId: e.AAD_APP_TENANT_ID,
+      pagesBaseUrl: e.BOT_DOMAIN ? `https://${e.BOT_DOMAIN}` : undefined,
     },
     policy: {
       consentLinkHosts: e.CONSENT_LINK_HOSTS,
