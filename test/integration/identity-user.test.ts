@@ -242,7 +242,9 @@ describe('user mode: edge cases', () => {
     expect(chat.signInCards()).toHaveLength(1);
     const r = await chat.exchange(dan, sso(dan, { aud: 'api://somewhere-else/botid-x' }));
     expect(r.status).toBe(412);
-    expect(chat.texts().at(-1)).toBe(`${userMessageFor('SIGNIN_GRANT_INVALID')} ${SIGNIN_TEXT.exchangeFailed}`);
+    expect(chat.texts().at(-1)).toBe(
+      `${userMessageFor('SIGNIN_GRANT_INVALID')} ${SIGNIN_TEXT.exchangeFailed}`,
+    );
     expect(await oboCalls(s.emulator.url, oid(dan))).toBe(0); // refused by "Entra": no token issued
     // A state the bot never issued: 412, and a new card that says why.
     const v = await chat.invoke(chat.signinInvoke(dan, 'signin/verifyState', { state: '123456' }));
