@@ -227,7 +227,7 @@ export function tokenError(status: number, error: unknown): BotError {
 }
 
 /** oid and tid of a token that came straight from the authority over TLS (not verified again here). */
-export function readClaims(token: string): { oid: string; tid: string; exp?: number } | undefined {
+function readClaims(token: string): { oid: string; tid: string; exp?: number } | undefined {
   const parts = token.split('.');
   if (parts.length !== 3 || !parts[1]) return undefined;
   try {

@@ -27,9 +27,12 @@ import type { SendPacer } from './send-pacer';
  * 2. Teams gets it silently and sends `signin/tokenExchange` `{ id, connectionName, token }`. The bot answers
  *    200 `{ id }` when it could exchange the token on-behalf-of the user, or 412 `{ id, failureDetail }` so
  *    Teams shows the card's Sign in button instead.
- * 3. After the fallback sign-in (consent) Teams sends `signin/verifyState`; the bot sends the card again so the
- *    silent exchange is retried. Teams reports client-side problems (e.g. `resourcematchfailed`) as
- *    `signin/failure` `{ code, message }`.
+ * 3. When the silent exchange cannot complete, the card's Sign in button opens the bot's own sign-in page
+ *    (src/http/sign-in-routes.ts); it ends with teams-js `authentication.notifySuccess(state)` and Teams sends
+ *    `signin/verifyState { state }`, whose code the bot redeems. Teams reports client-side problems (e.g.
+ *    `resourcematchfailed`, expected outside 1:1 chats) as `signin/failure` `{ code, message }`.
+ * 4. Silent SSO works in 1:1 chats only, and a sign-in card is personal: group chats and channels never get one;
+ *    the card goes to the user's 1:1 chat with the bot (SignInIO below).
  *
  * Why not teams-ai's `authentication` settings: they run their own MSAL on-behalf-of inside a dialog bound to the
  * conversation's turn state, take over every message route while signing in, and `console.log` exchange
