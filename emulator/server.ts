@@ -11,6 +11,7 @@ import { consentDonePage, consentNotFoundPage, consentPage } from './consent-pag
 import { Exchange, newLogEntry } from './exchange';
 import { FaultSchema } from './faults';
 import { BodyTooLarge, parseJson, readBody } from './http';
+import { EntraSignIn } from './authorize';
 import { managedIdentityToken, TokenAuthority } from './identity';
 import {
   DEFAULT_OBO_CLIENT,
@@ -108,6 +109,9 @@ const ConsentStateBody = z
   .strict();
 const FaultsBody = z.object({ faults: z.array(FaultSchema) }).strict();
 const SettingsBody = z.object({ settings: PartialSettingsSchema }).strict();
+const EntraErrorBody = z
+  .object({ oid: z.string().min(1), error: z.enum(['interaction_required', 'invalid_grant']) })
+  .strict();
 
 const LOOPBACK = new Set(['127.0.0.1', '::1', '::ffff:127.0.0.1']);
 
@@ -158,6 +162,8 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Running
   const state = new EmulatorState(initialScenario);
   const authority = new TokenAuthority(url, tenantId);
   const causes = new CausesControl();
+  // Sign-in with authorization code + PKCE, and Entra errors on demand (authorize.ts).
+  const entra = new EntraSignIn(authority, oboClients);
   let runtimeSettings: PartialSettings = {};
   const baseSettings = (): Settings =>
     mergeSettings(
@@ -249,6 +255,12 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Running
       return x.json(200, { ok: true });
     }
     if (path === '/causes') return causes.route(x);
+    if (method === 'POST' && path === '/entra-errors') {
+      const p = EntraErrorBody.safeParse(await body());
+      if (!p.success) return bad(p.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '));
+      entra.failNextObo(p.data.oid, p.data.error);
+      return x.json(200, { ok: true });
+    }
     if (method === 'GET' && path === '/log') return x.json(200, structuredClone(state.log));
     if (method === 'GET' && path === '/health') return x.json(200, { ok: true, project, tenantId });
     const consent = /^\/consent\/([0-9a-f]+)$/.exec(path);
@@ -312,13 +324,24 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Running
     if (method === 'GET' && path === `/${t}/v2.0/.well-known/openid-configuration`) {
       return x.json(200, authority.openidConfiguration(overTls ? authorityUrl : url));
     }
+    if (path === `/${t}/oauth2/v2.0/authorize`) {
+      if (method === 'GET') {
+        const p = entra.page(u.searchParams, path);
+        return x.html(p.status, p.html);
+      }
+      const r = entra.submit(new URLSearchParams(await readBody(req)));
+      if (r.location) {
+        res.writeHead(302, { location: r.location });
+        return void res.end();
+      }
+      return x.html(r.status, r.html ?? '');
+    }
     if (method === 'POST' && path === `/${t}/oauth2/v2.0/token`) {
-      const r = handleOboTokenRequest(
-        authority,
-        new URLSearchParams(await readBody(req)),
-        oboClients,
-        req.headers.authorization,
-      );
+      const form = new URLSearchParams(await readBody(req));
+      const r =
+        entra.redeem(form) ??
+        entra.oboError(form) ??
+        handleOboTokenRequest(authority, form, oboClients, req.headers.authorization);
       if (x.entry && r.caller) {
         x.entry.callerOid = r.caller.oid;
         x.entry.callerTid = r.caller.tid;

@@ -232,6 +232,11 @@ resource webApp 'Microsoft.Web/sites@2023-12-01' = {
           name: 'AAD_APP_CLIENT_SECRET'
           value: foundryAuth == 'user' ? aadAppClientSecret : ''
         }
+        // The bot's sign-in pages (https://<BOT_DOMAIN>/auth/start, /auth/end; docs/identity.md).
+        {
+          name: 'BOT_DOMAIN'
+          value: '${webAppName}.azurewebsites.net'
+        }
         // Policies.
         {
           name: 'APPROVERS'

@@ -18,6 +18,8 @@ import { createTeamsEdge } from './teams/edge';
 import { isAllowedServiceUrl } from './teams/outbound';
 import { createTeamsTransport } from './teams/transport';
 import { createUserIdentity } from './identity/user-identity';
+import type { SignInPages } from './identity/sign-in-pages';
+import { registerSignInRoutes } from './http/sign-in-routes';
 
 /** Test and benchmark seams. Production passes none of these. */
 export interface BotOverrides {
@@ -64,11 +66,14 @@ export async function startBot(config: Config, o: BotOverrides = {}): Promise<Ru
     (config.foundry.auth === 'user'
       ? createUserIdentity(config, log.child('identity'))
       : { mode: 'app', credentialFor: () => Promise.resolve(appCredential) });
+  // User mode: the bot's own sign-in pages (fallback when Teams' silent SSO cannot complete).
+  const pages = 'pages' in identity ? (identity as { pages: SignInPages }).pages : undefined;
   // The Teams transport first (adapter, pacer, proactive runner), then the relay, then the routes that call it.
   const transport = createTeamsTransport({
     config,
     log: log.child('teams'),
     credentialsFactory: o.credentialsFactory,
+    signInStart: pages ? (user, conversationId) => pages.begin(user, conversationId) : undefined,
   });
   const relay = new Relay({
     settings: relaySettings(config, identity.mode),
@@ -90,10 +95,12 @@ export async function startBot(config: Config, o: BotOverrides = {}): Promise<Ru
     serviceUrlAllowed: (u) => isAllowedServiceUrl(u, config.bot.outboundHosts),
     ready: () => relay.isAccepting && monitored.ready,
     draining: () => draining,
+    ...(pages ? { routes: (s: Server) => registerSignInRoutes(s, pages, log) } : {}),
   });
   await listen(server, config.http.port, config.http.host);
   const port = server.address().port;
   const host = config.http.host === '0.0.0.0' ? '127.0.0.1' : config.http.host;
+  pages?.useBaseUrl(config.sso.pagesBaseUrl ?? `http://${host}:${port}`);
   log.info('bot.listening', {
     port,
     agent: config.foundry.agentName,

@@ -33,6 +33,11 @@ export type BotErrorCode =
   | 'ANSWER_NOT_DELIVERED'
   | 'IDENTITY_UNAVAILABLE'
   | 'STORAGE_UNAVAILABLE'
+  | 'SIGNIN_INTERACTION_REQUIRED'
+  | 'SIGNIN_GRANT_INVALID'
+  | 'SIGNIN_REJECTED_BY_FOUNDRY'
+  | 'SIGNIN_WRONG_ACCOUNT'
+  | 'SIGNIN_LINK_INVALID'
   | 'SHUTTING_DOWN'
   | 'INTERNAL';
 
@@ -98,12 +103,27 @@ const USER_TEXT: Record<BotErrorCode, string> = {
   ANSWER_NOT_DELIVERED: 'The answer could not be delivered to Teams.',
   IDENTITY_UNAVAILABLE: 'Your sign-in could not be completed. Please sign in again.',
   STORAGE_UNAVAILABLE: 'The bot cannot reach its state store right now. Please try again shortly.',
+  // User mode (docs/identity.md "What the sign-in messages mean"): each one comes with a new sign-in card.
+  SIGNIN_INTERACTION_REQUIRED:
+    'Your organisation requires you to sign in interactively (for example multi-factor authentication, a new device or a conditional access policy), so I could not sign you in silently.',
+  SIGNIN_GRANT_INVALID:
+    'Your sign-in is no longer valid (for example consent for the app was revoked, or your password changed).',
+  SIGNIN_REJECTED_BY_FOUNDRY: 'The agent service no longer accepted your sign-in, so I forgot it.',
+  SIGNIN_WRONG_ACCOUNT:
+    'You signed in with a different account than the one you use in Teams. Please sign in with your Teams account.',
+  SIGNIN_LINK_INVALID: 'That sign-in link has expired or was already used.',
   SHUTTING_DOWN: 'The bot is restarting. Please send your message again in a moment.',
   INTERNAL: 'Something went wrong on our side.',
 };
 
 export function userMessageFor(code: BotErrorCode): string {
   return USER_TEXT[code];
+}
+
+/** Whether this failure is answered with a new sign-in (user mode) rather than an error card. */
+export function needsSignIn(err: unknown): boolean {
+  if (!(err instanceof BotError)) return false;
+  return err.code === 'IDENTITY_UNAVAILABLE' || err.code.startsWith('SIGNIN_');
 }
 
 /** Whether offering the user a Retry button makes sense for this failure. */

@@ -93,6 +93,14 @@ const EnvSchema = z
     AAD_APP_CLIENT_ID: z.preprocess(emptyToUndefined, z.string().optional()),
     AAD_APP_CLIENT_SECRET: z.preprocess(emptyToUndefined, z.string().optional()),
     AAD_APP_TENANT_ID: z.preprocess(emptyToUndefined, z.string().optional()),
+    /** The bot's public host name (user mode: the sign-in pages are https://<BOT_DOMAIN>/auth/…). */
+    BOT_DOMAIN: z.preprocess(
+      emptyToUndefined,
+      z
+        .string()
+        .regex(/^[a-z0-9.-]+(:\d+)?$/i)
+        .optional(),
+    ),
     FOUNDRY_TIMEOUT_MS: z.preprocess(emptyToUndefined, positiveInt(45_000)),
     /**
      * Longest silence between two SSE events. Foundry lets an MCP tool call run for about 100 s, and the
@@ -240,6 +248,8 @@ export interface Config {
     readonly clientId: string | undefined;
     readonly clientSecret: string | undefined;
     readonly tenantId: string | undefined;
+    /** Base URL of the bot's sign-in pages (`https://<BOT_DOMAIN>`); unset: the bot's own listening URL. */
+    readonly pagesBaseUrl: string | undefined;
   };
   readonly policy: {
     readonly consentLinkHosts: readonly string[];
@@ -304,6 +314,7 @@ function toConfig(e: Env): Config {
       clientId: e.AAD_APP_CLIENT_ID,
       clientSecret: e.AAD_APP_CLIENT_SECRET,
       tenantId: e.AAD_APP_TENANT_ID,
+      pagesBaseUrl: e.BOT_DOMAIN ? `https://${e.BOT_DOMAIN}` : undefined,
     },
     policy: {
       consentLinkHosts: e.CONSENT_LINK_HOSTS,

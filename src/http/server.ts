@@ -54,6 +54,8 @@ export interface ServerOptions {
   ready: () => boolean;
   /** True once shutdown began: /api/messages answers 503. */
   draining: () => boolean;
+  /** More routes (user mode: the sign-in pages, sign-in-routes.ts). */
+  routes?: (server: restify.Server) => void;
 }
 
 function sendJson(res: restify.Response, status: number, body: Record<string, unknown>): void {
@@ -102,6 +104,7 @@ export function createServer(o: ServerOptions): restify.Server {
     sendEdgeResult(res, result, accepted.name, log);
   });
 
+  o.routes?.(server);
   server.on('restifyError', restifyErrorHandler(log));
   return server;
 }

@@ -2,6 +2,7 @@ import { Agent } from 'node:https';
 import { inspect } from 'node:util';
 import {
   AuthenticationError,
+  AuthenticationRequiredError,
   OnBehalfOfCredential,
   type AccessToken,
   type GetTokenOptions,
@@ -14,6 +15,7 @@ import { FOUNDRY_SCOPE } from '../foundry/types';
 import { hashId, type Logger } from '../observability/logger';
 import type { Actor } from '../relay/model';
 import type { IdentityProvider } from '../relay/ports';
+import { SignInPages, tokenError } from './sign-in-pages';
 
 /**
  * Individual authentication (FOUNDRY_AUTH=user, docs/identity.md): Foundry is called as the Teams user, with a
@@ -49,6 +51,10 @@ export interface UserIdentityOptions {
 export interface UserIdentityProvider extends IdentityProvider {
   readonly mode: 'user';
   acceptSsoToken(user: Actor, tenantId: string, ssoToken: string): Promise<void>;
+  acceptPageSignIn(user: Actor, tenantId: string, state: string, conversationId: string): Promise<void>;
+  forget(user: Actor, tenantId: string): void;
+  /** The fallback sign-in pages (routes in src/http/sign-in-routes.ts, card button in src/teams/sso.ts). */
+  readonly pages: SignInPages;
   /** Users currently remembered (for tests and metrics). */
   readonly size: number;
 }
@@ -61,7 +67,8 @@ interface SsoClaims {
 }
 
 interface Session {
-  ssoToken: string;
+  /** Absent after a sign-in through the bot's own pages (its Foundry token came from code redemption). */
+  ssoToken?: string;
   ssoExp: number;
   foundry?: AccessToken;
   inflight?: Promise<AccessToken>;
@@ -83,6 +90,19 @@ function ssoClaims(token: string): SsoClaims | undefined {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * Entra's OAuth error code of a failed exchange. @azure/identity wraps most MSAL errors (invalid_grant,
+ * interaction_required) in AuthenticationRequiredError, whose message starts with MSAL's `code: description`.
+ */
+function oauthErrorOf(err: unknown): string {
+  if (err instanceof AuthenticationError) return String(err.errorResponse.error).slice(0, 64);
+  if (err instanceof AuthenticationRequiredError) {
+    const m = /\b(interaction_required|consent_required|login_required|invalid_grant)\b/.exec(err.message);
+    return m?.[1] ?? 'authentication_required';
+  }
+  return 'unknown';
 }
 
 /** A TokenCredential for one user that never serialises a token (conventions.md C12). */
@@ -170,7 +190,16 @@ export function createUserIdentity(
       ? { additionalPolicies: trustCaPolicies(options.authorityCa) }
       : {}),
   };
-  return new UserIdentity(obo, log, options.clock ?? Date.now);
+  const clock = options.clock ?? Date.now;
+  const pages = new SignInPages({
+    clientId,
+    clientSecret,
+    tenantId: projectTenant,
+    authorityHost: authorityHost ?? 'https://login.microsoftonline.com',
+    authorityCa: options.authorityCa,
+    clock,
+  });
+  return new UserIdentity(obo, log, clock, pages);
 }
 
 type OboSettings = Omit<
@@ -188,6 +217,7 @@ class UserIdentity implements UserIdentityProvider {
     private readonly obo: OboSettings,
     private readonly log: Logger,
     private readonly clock: () => number,
+    readonly pages: SignInPages,
   ) {
     this.projectTenant = obo.tenantId;
   }
@@ -241,6 +271,41 @@ class UserIdentity implements UserIdentityProvider {
     await this.foundryToken(key, userHash);
   }
 
+  async acceptPageSignIn(
+    user: Actor,
+    tenantId: string,
+    state: string,
+    conversationId: string,
+  ): Promise<void> {
+    this.refuseForeignTenant(tenantId, user);
+    const oid = user.aadObjectId?.toLowerCase();
+    if (!oid) throw new BotError('IDENTITY_UNAVAILABLE', 'the user has no Entra object id');
+    const userHash = hashId(oid);
+    let r;
+    try {
+      r = await this.pages.redeem(state, user, conversationId);
+    } catch (err) {
+      this.log.warn('identity.page_signin_failed', { user: userHash, code: (err as BotError).code });
+      throw err;
+    }
+    if (r.tid !== this.projectTenant) this.refuseForeignTenant(r.tid, user);
+    if (r.oid !== oid) {
+      // Signed in in the browser with another account than the one of this Teams user: never attach it.
+      this.log.warn('identity.page_signin_failed', { user: userHash, code: 'SIGNIN_WRONG_ACCOUNT' });
+      throw new BotError('SIGNIN_WRONG_ACCOUNT', 'the page sign-in names another user');
+    }
+    const key = this.keyOf(oid);
+    const cur = this.sessions.get(key);
+    this.remember(key, { ...(cur ?? { ssoExp: 0 }), foundry: r.token });
+    this.log.info('identity.page_signed_in', { user: userHash });
+  }
+
+  forget(user: Actor, tenantId: string): void {
+    const oid = user.aadObjectId?.toLowerCase();
+    if (!oid || tenantId.toLowerCase() !== this.projectTenant) return;
+    if (this.sessions.delete(this.keyOf(oid))) this.log.info('identity.forgotten', { user: hashId(oid) });
+  }
+
   private keyOf(oid: string): string {
     return `${this.projectTenant}|${oid.toLowerCase()}`;
   }
@@ -273,7 +338,7 @@ class UserIdentity implements UserIdentityProvider {
     if (s.foundry !== undefined && s.foundry.expiresOnTimestamp - FOUNDRY_TOKEN_MARGIN_MS > this.clock())
       return Promise.resolve(s.foundry);
     if (s.inflight) return s.inflight;
-    if (s.ssoExp <= this.clock())
+    if (s.ssoToken === undefined || s.ssoExp <= this.clock())
       return Promise.reject(new BotError('IDENTITY_UNAVAILABLE', 'the sign-in has expired'));
     const run = this.exchange(key, userHash, s.ssoToken).finally(() => {
       const cur = this.sessions.get(key);
@@ -295,15 +360,14 @@ class UserIdentity implements UserIdentityProvider {
       return token;
     } catch (err) {
       // Never the error text: Entra's descriptions are safe, but the cause chain holds request details.
-      const error =
-        err instanceof AuthenticationError ? String(err.errorResponse.error).slice(0, 64) : 'unknown';
+      const error = oauthErrorOf(err);
       const status = err instanceof AuthenticationError ? err.statusCode : undefined;
       this.log.warn('identity.obo_failed', { user: userHash, error, ...(status ? { status } : {}) });
       // A token Entra refused is useless: forget it, so the next message asks Teams for a new one.
       if (this.sessions.get(key)?.ssoToken === assertion) this.sessions.delete(key);
-      throw new BotError('IDENTITY_UNAVAILABLE', 'on-behalf-of exchange failed', {
-        details: { error, ...(status ? { status } : {}) },
-      });
+      // invalid_grant (consent revoked, password changed) and interaction_required (conditional access, MFA)
+      // get their own codes: the user is asked to sign in again with a line saying why.
+      throw tokenError(status ?? 0, error);
     }
   }
 }

@@ -58,6 +58,12 @@ export type CardAction =
   | { verb: 'consent.cancel'; consentId: string }
   | { verb: 'retry'; text: string };
 
+/**
+ * How a user signed in: Teams' silent SSO token (`signin/tokenExchange`), or the state of the bot's own
+ * sign-in page (`signin/verifyState`), which names the authorization code the page received.
+ */
+export type SignInProof = { kind: 'sso'; token: string } | { kind: 'page'; state: string };
+
 /** What became of an inbound message (the turn itself runs later, as a job). */
 export type MessageResult = 'started' | 'queued' | 'busy' | 'duplicate' | 'command';
 
@@ -67,8 +73,8 @@ export interface RelayApi {
   handleMessage(turn: TurnInfo, text: string): Promise<MessageResult>;
   /** A card click: answers at once with the updated card; Foundry work runs afterwards as a job. */
   handleCardAction(turn: TurnInfo, action: CardAction): Promise<InvokeAnswer>;
-  /** User mode: the Teams SSO token arrived; replays the message sent while signed out, if any. */
-  acceptSignIn(turn: TurnInfo, ssoToken: string): Promise<'signed_in' | 'replayed'>;
+  /** User mode: the user signed in; replays what waited for it (their message, card continuations). */
+  acceptSignIn(turn: TurnInfo, proof: SignInProof): Promise<'signed_in' | 'replayed'>;
   /** The welcome card on install, at most once per conversation (deduped in the state store). */
   welcome(io: ConversationIO): Promise<void>;
 }

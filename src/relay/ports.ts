@@ -1,4 +1,5 @@
 import type { TokenCredential } from '@azure/identity';
+import type { BotErrorCode } from '../errors';
 import type { Actor, ConversationInfo, ConversationRef, FinalAnswer } from './model';
 import type { CardView } from './views';
 
@@ -37,11 +38,13 @@ export interface ConversationIO {
   sendCard(card: CardView): Promise<string | undefined>;
   updateCard(activityId: string, card: CardView): Promise<void>;
   /**
-   * User mode: asks `user` to sign in (Teams: an OAuthCard with a tokenExchangeResource, so Teams performs
-   * silent SSO and sends `signin/tokenExchange`; in group chats it names the user). Optional: edges without
-   * SSO (e.g. tests of app mode) leave it out and the relay shows the error card instead.
+   * User mode: asks `user` to sign in (Teams: an OAuthCard with a tokenExchangeResource for silent SSO and a
+   * Sign in button to the bot's own sign-in page). In group chats and channels the card goes to the user
+   * privately (a 1:1 chat); the group only hears that it happened. `reason` says why a sign-in is needed again
+   * (its user text comes from src/errors.ts). Optional: edges without SSO leave it out and the relay shows the
+   * error card instead.
    */
-  requestSignIn?(user: Actor): Promise<void>;
+  requestSignIn?(user: Actor, reason?: BotErrorCode): Promise<void>;
 }
 
 /** Runs work in a conversation outside of the inbound request (botbuilder continueConversationAsync). */
@@ -60,4 +63,11 @@ export interface IdentityProvider {
    * for a user outside the project tenant and BotError('IDENTITY_UNAVAILABLE') when the exchange fails.
    */
   acceptSsoToken?(user: Actor, tenantId: string, ssoToken: string): Promise<void>;
+  /**
+   * User mode: the fallback sign-in page finished (`signin/verifyState` with the page's state): redeems the
+   * authorization code bound to `state`, which must have been issued to this user for this conversation.
+   */
+  acceptPageSignIn?(user: Actor, tenantId: string, state: string, conversationId: string): Promise<void>;
+  /** User mode: drops what is cached for the user (Foundry answered 401 with their token). */
+  forget?(user: Actor, tenantId: string): void;
 }

@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import { BotError, userMessageFor } from '../errors';
+import { BotError, needsSignIn, userMessageFor } from '../errors';
 import { hashId, type Logger } from '../observability/logger';
 import { StoreConflictError } from '../storage/store';
-import type { CardAction, MessageResult, RelayApi, RelayDeps, TurnInfo } from './api';
+import type { CardAction, MessageResult, RelayApi, RelayDeps, SignInProof, TurnInfo } from './api';
 import { isStorageUnavailable } from '../storage/unavailable';
 import { ApprovalClicks, type UnknownDecision } from './approvals/decide';
 import { ApprovalFlow } from './approvals/flow';
@@ -12,7 +12,7 @@ import { RelayContext } from './context';
 import { Deduper } from './dedupe';
 import { welcomeKey } from './keys';
 import { Lanes } from './lanes';
-import type { ApprovalBatch, ConsentRecord } from './model';
+import type { Actor, ApprovalBatch, ConsentRecord, ConversationInfo } from './model';
 import { reportFailure } from './failures';
 import { PendingWork } from './pending';
 import type { ConversationIO } from './ports';
@@ -171,10 +171,17 @@ export class Relay implements RelayApi {
   }
 
   private continueApprovals(batch: ApprovalBatch): void {
+    const id = `approval:${batch.batchId}`;
     this.ctx.runInThread(batch.threadKey, {
       run: (signal) =>
         this.ctx.inConversation(batch.conversationRef, (io) =>
-          this.approvals.continue(batch, io, signal, this.loop.run),
+          this.approvals
+            .continue(batch, io, signal, this.loop.run)
+            .catch((err: unknown) =>
+              this.signInThenResume(err, io, batch.requester, batch.conversation, id, () =>
+                this.continueApprovals(batch),
+              ),
+            ),
         ),
     });
   }
@@ -186,31 +193,56 @@ export class Relay implements RelayApi {
   }
 
   private continueConsent(record: ConsentRecord): void {
+    const id = `consent:${record.consentId}`;
     this.ctx.runInThread(record.threadKey, {
       run: (signal) =>
         this.ctx.inConversation(record.conversationRef, (io) =>
-          this.consent.continue(record, io, signal, this.loop.run),
+          this.consent
+            .continue(record, io, signal, this.loop.run)
+            .catch((err: unknown) =>
+              this.signInThenResume(err, io, record.requester, record.conversation, id, () =>
+                this.continueConsent(record),
+              ),
+            ),
         ),
     });
   }
 
+  /** A card continuation whose sign-in lapsed: a sign-in card now, the same continuation once signed in. */
+  private async signInThenResume(
+    err: unknown,
+    io: ConversationIO,
+    user: Actor,
+    conversation: ConversationInfo,
+    id: string,
+    resume: () => void,
+  ): Promise<void> {
+    const waiting = { kind: 'resume', id, conversationId: conversation.id, resume } as const;
+    if (needsSignIn(err) && (await this.signIn.ask(io, user, err, waiting, this.log))) return;
+    await reportFailure(io, this.log, err, undefined);
+  }
+
   /**
-   * User mode: the user's Teams SSO token arrived (`signin/tokenExchange`). Hands it to the identity provider
-   * (which exchanges it on-behalf-of the user), then replays the message sent while signed out, if any.
-   * Throws BotError('TENANT_NOT_ALLOWED' | 'IDENTITY_UNAVAILABLE') when the sign-in cannot be used.
+   * User mode: the user signed in — Teams' silent SSO (`signin/tokenExchange`, `proof.kind = 'sso'`) or the
+   * bot's own sign-in page (`signin/verifyState`, `proof.kind = 'page'`). Hands the proof to the identity
+   * provider, then replays what waited for this user's sign-in (their message, possibly in a group chat, and
+   * card continuations). Throws BotError('TENANT_NOT_ALLOWED' | 'IDENTITY_UNAVAILABLE' | 'SIGNIN_…') when the
+   * sign-in cannot be used.
    */
-  async acceptSignIn(turn: TurnInfo, ssoToken: string): Promise<'signed_in' | 'replayed'> {
+  async acceptSignIn(turn: TurnInfo, proof: SignInProof): Promise<'signed_in' | 'replayed'> {
     const identity = this.ctx.identity;
-    if (!identity.acceptSsoToken)
-      throw new BotError('IDENTITY_UNAVAILABLE', 'this bot does not use Teams sign-in');
-    await identity.acceptSsoToken(turn.user, turn.conversation.tenantId, ssoToken);
-    const pending = this.signIn.take(turn);
-    if (!pending) return 'signed_in';
-    await this.handleMessage(
-      { ...pending.turn, activityId: `${pending.turn.activityId}#signin` },
-      pending.text,
-    );
-    return 'replayed';
+    const tenantId = turn.conversation.tenantId;
+    if (proof.kind === 'sso' && identity.acceptSsoToken)
+      await identity.acceptSsoToken(turn.user, tenantId, proof.token);
+    else if (proof.kind === 'page' && identity.acceptPageSignIn)
+      await identity.acceptPageSignIn(turn.user, tenantId, proof.state, turn.conversation.id);
+    else throw new BotError('IDENTITY_UNAVAILABLE', 'this bot does not use Teams sign-in');
+    const waiting = this.signIn.take(turn.user);
+    for (const w of waiting) {
+      if (w.kind === 'resume') w.resume();
+      else await this.handleMessage({ ...w.turn, activityId: `${w.turn.activityId}#signin` }, w.text);
+    }
+    return waiting.length > 0 ? 'replayed' : 'signed_in';
   }
 
   /**

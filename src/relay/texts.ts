@@ -31,3 +31,21 @@ export const TEXT = {
     `${name ?? 'The requester'} needs to sign in to ${services}.`,
   noAdmin: 'No administrator is configured (SHARED_CONSENT_ADMINS).',
 } as const;
+
+/** What users are told about signing in (user mode) that is not an error; errors are in src/errors.ts. */
+export const SIGNIN_TEXT = {
+  sentPrivately: "I've sent you a private chat to sign in to the agent. I'll answer here once you have.",
+  notInstalled:
+    "I need you to sign in to the agent, but I can't message you privately because the app isn't added for you. " +
+    "Open a chat with me in Teams, sign in there, and I'll answer here.",
+  privateChatFailed:
+    "I need you to sign in to the agent, but I couldn't open a private chat with you just now. Please ask again in a moment.",
+  exchangeFailed: "I couldn't sign you in silently. Select Sign in on the card to sign in with your account.",
+  teamsFailed:
+    "Teams couldn't sign you in silently. Select Sign in on the card to sign in with your account.",
+  ssoMismatch:
+    "Teams couldn't match this app's single sign-on setup, so it can't sign you in silently. Select Sign in on " +
+    "the card to sign in with your account, and please tell your administrator (the app manifest's " +
+    'webApplicationInfo does not match the sign-in app).',
+  signedIn: "You're signed in to the agent.",
+} as const;

@@ -1,5 +1,4 @@
-import { isBotError, userMessageFor } from '../errors';
-import { hashId } from '../observability/logger';
+import { BotError, needsSignIn, userMessageFor } from '../errors';
 import type { TurnInfo } from './api';
 import type { ApprovalFlow } from './approvals/flow';
 import { declinedTool, type ConsentFlow } from './consent/flow';
@@ -56,11 +55,9 @@ export class TurnLoop {
       await this.pending.close(key, io, credential, 'superseded', held);
       await this.run({ io, key, requester: turn.user, credential, signal }, { kind: 'message', text }, 0);
     } catch (err) {
-      if (isBotError(err, 'IDENTITY_UNAVAILABLE') && io.requestSignIn && turn.user.aadObjectId) {
-        this.signIn.remember(turn, text);
-        this.ctx.log.info('identity.signin_requested', { user: hashId(turn.user.aadObjectId) });
-        await io.requestSignIn(turn.user);
-      } else await reportFailure(io, this.ctx.log, err, text);
+      const waiting = { kind: 'message', turn, text } as const;
+      if (!(needsSignIn(err) && (await this.signIn.ask(io, turn.user, err, waiting, this.ctx.log))))
+        await reportFailure(io, this.ctx.log, err, text);
     } finally {
       await this.lease.release(key, turn.activityId);
     }
@@ -155,6 +152,13 @@ export class TurnLoop {
 
   private async failed(scope: TurnScope, what: TurnKind, round: number, result: Failed): Promise<void> {
     const { error, answer } = result;
+    const signIn = this.signInAgain(scope, error);
+    if (signIn) {
+      // Nothing of this request was processed: the caller asks the user to sign in and resumes afterwards.
+      if (result.partial.text.length > 0) await answer.finish({ ...result.partial, note: 'interrupted' });
+      else await answer.abandon();
+      throw signIn;
+    }
     if (what.kind === 'approvals' && result.raised)
       await this.approvals.mark(what.batch.batchId, 'failed', scope.io);
     if (error.code === 'FOUNDRY_THREAD_NOT_FOUND') return this.threadGone(scope, what, round, result);
@@ -175,5 +179,17 @@ export class TurnLoop {
       { ...result.partial, correlationId: result.correlationId },
       retryText,
     );
+  }
+
+  /**
+   * User mode: a lapsed sign-in, or Foundry refusing the user's token (401), means "sign in again": the cached
+   * token is dropped first so the next sign-in really exchanges a new one.
+   */
+  private signInAgain(scope: TurnScope, error: BotError): BotError | undefined {
+    if (this.ctx.settings.identityMode !== 'user') return undefined;
+    if (needsSignIn(error)) return error;
+    if (error.code !== 'FOUNDRY_UNAUTHORIZED') return undefined;
+    this.ctx.identity.forget?.(scope.requester, scope.io.conversation.tenantId);
+    return new BotError('SIGNIN_REJECTED_BY_FOUNDRY', 'Foundry refused the user token', { cause: error });
   }
 }

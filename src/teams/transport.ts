@@ -2,7 +2,7 @@ import type { TeamsAdapter } from '@microsoft/teams-ai';
 import type { ConversationReference, TurnContext } from 'botbuilder';
 import type { Config } from '../config/config';
 import { BotError } from '../errors';
-import type { ConversationRef } from '../relay/model';
+import type { Actor, ConversationRef } from '../relay/model';
 import type { ConversationIO, ProactiveRunner } from '../relay/ports';
 import { createAdapter, type AdapterOptions } from './adapter';
 import { isAllowedServiceUrl } from './outbound';
@@ -25,15 +25,20 @@ export interface TeamsTransport {
   ioFor: (ctx: TurnContext) => ConversationIO;
 }
 
-export function createTeamsTransport(o: AdapterOptions): TeamsTransport {
+export interface TransportOptions extends AdapterOptions {
+  /** User mode: the bot's own sign-in page for a user in a conversation (src/identity/sign-in-pages.ts). */
+  signInStart?: ((user: Actor, conversationId: string) => string | undefined) | undefined;
+}
+
+export function createTeamsTransport(o: TransportOptions): TeamsTransport {
   const { config, log } = o;
   const adapter = createAdapter(o);
   const pacer = new SendPacer();
   // User mode: Teams SSO (sso.ts). The relay asks for sign-in through the IO when it has no token for a user.
-  const sso = ssoOptions(config);
+  const sso = ssoOptions(config, o.signInStart);
   const ioFor = (ctx: TurnContext): ConversationIO => {
     const io = new TurnContextIO(ctx, { log: log.child('io'), pacer, streaming: config.policy.streaming });
-    return sso ? new SignInIO(io, ctx, pacer, sso) : io;
+    return sso ? new SignInIO(io, ctx, pacer, sso, log.child('signin')) : io;
   };
   return { adapter, proactive: new AdapterProactiveRunner(adapter, config, ioFor), sso, ioFor };
 }

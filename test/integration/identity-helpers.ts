@@ -109,15 +109,22 @@ export class Chat {
 
   constructor(
     private readonly s: IdentityStack,
-    readonly scope: 'personal' | 'groupChat',
+    readonly scope: 'personal' | 'groupChat' | 'channel',
     readonly tenantId?: string,
+    id?: string,
   ) {
-    this.id = scope === 'personal' ? `a:personal-${randomUUID()}` : `19:group-${randomUUID()}@thread.v2`;
+    this.id =
+      id ??
+      (scope === 'personal'
+        ? `a:personal-${randomUUID()}`
+        : scope === 'channel'
+          ? `19:channel-${randomUUID()}@thread.skype;messageid=1`
+          : `19:group-${randomUUID()}@thread.v2`);
   }
 
   private ctx(user: TeamsUser): {
     serviceUrl: string;
-    conversationType: 'personal' | 'groupChat';
+    conversationType: 'personal' | 'groupChat' | 'channel';
     conversationId: string;
     user: TeamsUser;
     tenantId?: string;
@@ -195,6 +202,18 @@ export class Chat {
     }
     return out;
   }
+}
+
+/**
+ * The 1:1 chats the bot opened through the connector (`POST /v3/conversations`) for `user`, newest last, as
+ * Chats: where the private sign-in card went.
+ */
+export function privateChats(s: IdentityStack, user: TeamsUser): Chat[] {
+  return s.connector
+    .requests()
+    .filter((r) => r.kind === 'create-conversation' && r.status === 201)
+    .filter((r) => JSON.stringify(r.activity ?? {}).includes(`"id":"${user.id}"`))
+    .map((r) => new Chat(s, 'personal', undefined, String((r.responseBody as { id?: unknown }).id)));
 }
 
 /** The consent id in a consent card. */

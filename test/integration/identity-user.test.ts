@@ -3,13 +3,15 @@ import { randomUUID } from 'node:crypto';
 import { getLog, submitConsent } from '../../emulator/test-client';
 import { FOUNDRY_SCOPE } from '../../src/foundry/types';
 import { MemoryStateStore } from '../../src/storage/memory-store';
-import { EXCHANGE_FAILED_TEXT, SIGNIN_FAILED_TEXT } from '../../src/teams/routes/sign-in';
+import { userMessageFor } from '../../src/errors';
+import { SIGNIN_TEXT } from '../../src/relay/texts';
 import { DEFAULT_USER, SECOND_USER, type TeamsUser } from '../support/fakes/activities';
 import { actionOf, cardText, openUrlOf } from '../support/harness';
 import {
   Chat,
   consentIdOf,
   oboCalls,
+  privateChats,
   requestsAs,
   startIdentityStack,
   toolCalls,
@@ -68,16 +70,20 @@ describe('user mode: two users in one group chat', () => {
     groupChat = new Chat(s, 'groupChat');
   });
 
-  it('Ada: sign-in card (addressed to her), SSO exchange, her own consent, the tool runs as Ada', async () => {
+  it('Ada: sign-in card in her 1:1 chat (never in the group), SSO exchange, her own consent, the tool runs as Ada', async () => {
     await chat().say(ADA, 'search my issues');
-    const signIn = chat().signInCards();
+    // No sign-in card in the group: the group hears only that Ada was asked privately.
+    expect(chat().signInCards()).toHaveLength(0);
+    expect(chat().texts()).toEqual([`<at>Ada Lovelace</at>, ${SIGNIN_TEXT.sentPrivately}`]);
+    const dm = privateChats(s, ADA).at(-1);
+    const signIn = dm?.signInCards() ?? [];
     expect(signIn).toHaveLength(1);
-    expect(signIn[0]?.activity.activity?.text).toContain('<at>Ada Lovelace</at>');
     expect(signIn[0]?.content['tokenExchangeResource']).toEqual({ id: expect.any(String) as string });
     // Nothing was sent to Foundry (or Entra) for Ada before she signed in.
     expect(await requestsAs(s.emulator.url, oid(ADA))).toBe(0);
 
-    const r = await chat().exchange(ADA, sso(ADA));
+    // Teams' silent SSO works in the 1:1 chat; the group's message is then answered in the group.
+    const r = await (dm ?? chat()).exchange(ADA, sso(ADA));
     expect(r.status).toBe(200);
     expect(await oboCalls(s.emulator.url, oid(ADA))).toBe(1);
     // Her message was replayed after sign-in: Foundry asks for Ada's consent (per user, not shared).
@@ -97,10 +103,11 @@ describe('user mode: two users in one group chat', () => {
   it('Ben still gets his own sign-in and consent card; every tool call of Ben runs as Ben', async () => {
     const consentBefore = consentCards(chat()).length;
     await chat().say(BEN, 'search my issues');
-    const signIn = chat().signInCards();
-    expect(signIn).toHaveLength(2);
-    expect(signIn[1]?.activity.activity?.text).toContain('<at>Ben Bauer</at>');
-    expect((await chat().exchange(BEN, sso(BEN))).status).toBe(200);
+    expect(chat().signInCards()).toHaveLength(0);
+    expect(chat().texts()).toContain(`<at>Ben Bauer</at>, ${SIGNIN_TEXT.sentPrivately}`);
+    const dm = privateChats(s, BEN).at(-1);
+    expect(dm?.signInCards()).toHaveLength(1);
+    expect((await (dm ?? chat()).exchange(BEN, sso(BEN))).status).toBe(200);
     // Ada's consent does not serve Ben: he is asked for his own.
     const consent = consentCards(chat());
     expect(consent).toHaveLength(consentBefore + 1);
@@ -146,8 +153,10 @@ describe('user mode: two users in one group chat', () => {
     const again = new Chat(s, 'groupChat');
     Object.defineProperty(again, 'id', { value: groupChat.id });
     await again.say(ADA, 'search my issues');
-    expect(again.signInCards()).toHaveLength(1);
-    expect((await again.exchange(ADA, sso(ADA))).status).toBe(200);
+    expect(again.signInCards()).toHaveLength(0);
+    const adaDm = privateChats(s, ADA).at(-1);
+    expect(adaDm?.signInCards()).toHaveLength(1);
+    expect((await (adaDm ?? again).exchange(ADA, sso(ADA))).status).toBe(200);
     expect(consentCards(again)).toHaveLength(0);
     expect(again.texts().some((t) => t.includes('You have 3 open issues'))).toBe(true);
     const last = (await getLog(s.emulator.url)).requests
@@ -157,7 +166,8 @@ describe('user mode: two users in one group chat', () => {
     expect(adaResponses).toContain(last?.previousResponseId);
     // Ben too: signed in again, not asked to consent again, his call runs as Ben.
     await again.say(BEN, 'search my issues');
-    expect((await again.exchange(BEN, sso(BEN))).status).toBe(200);
+    const benDm = privateChats(s, BEN).at(-1);
+    expect((await (benDm ?? again).exchange(BEN, sso(BEN))).status).toBe(200);
     expect(consentCards(again)).toHaveLength(0);
     expect((await toolCalls(s.emulator.url)).at(-1)).toEqual({ name: 'search_issues', callerOid: oid(BEN) });
   });
@@ -225,18 +235,22 @@ describe('user mode: edge cases', () => {
     expect(direct.status).toBe(403);
   });
 
-  it('a failed exchange answers 412 (Teams shows Sign in) and tells the user; verifyState re-sends the card', async () => {
+  it('a failed exchange answers 412 (Teams shows Sign in) and tells the user; an unknown verifyState state re-asks', async () => {
     const dan: TeamsUser = { id: '29:dan', name: 'Dan', aadObjectId: 'dddddddd-0000-4000-8000-00000000000d' };
     const chat = new Chat(s, 'personal');
     await chat.say(dan, 'hello');
     expect(chat.signInCards()).toHaveLength(1);
     const r = await chat.exchange(dan, sso(dan, { aud: 'api://somewhere-else/botid-x' }));
     expect(r.status).toBe(412);
-    expect(chat.texts()).toContain(EXCHANGE_FAILED_TEXT);
+    expect(chat.texts().at(-1)).toBe(
+      `${userMessageFor('SIGNIN_GRANT_INVALID')} ${SIGNIN_TEXT.exchangeFailed}`,
+    );
     expect(await oboCalls(s.emulator.url, oid(dan))).toBe(0); // refused by "Entra": no token issued
+    // A state the bot never issued: 412, and a new card that says why.
     const v = await chat.invoke(chat.signinInvoke(dan, 'signin/verifyState', { state: '123456' }));
-    expect(v.status).toBe(200);
+    expect(v.status).toBe(412);
     expect(chat.signInCards()).toHaveLength(2);
+    expect(chat.signInCards()[1]?.activity.activity?.text).toContain(userMessageFor('SIGNIN_LINK_INVALID'));
     // A token of someone else in Dan's invoke is never attached to Dan.
     const swapped = await chat.exchange(dan, sso(ADA));
     expect(swapped.status).toBe(412);
@@ -251,7 +265,8 @@ describe('user mode: edge cases', () => {
       }),
     );
     expect(r.status).toBe(200);
-    expect(chat.texts()).toEqual([SIGNIN_FAILED_TEXT]);
+    // In a 1:1 chat resourcematchfailed is a setup problem (webApplicationInfo): said so, with the way out.
+    expect(chat.texts()).toEqual([SIGNIN_TEXT.ssoMismatch]);
   });
 
   it('LOG-01 canary: no SSO, on-behalf-of or Foundry token appears in any log line or Teams message', async () => {

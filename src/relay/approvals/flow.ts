@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { TokenCredential } from '@azure/identity';
-import { isBotError, userMessageFor, type BotError } from '../../errors';
+import { isBotError, needsSignIn, userMessageFor, type BotError } from '../../errors';
 import type { ApprovalDecision, Thread, TurnOutcome } from '../../foundry/types';
 import { updateRecord } from '../../storage/store';
 import type { RelayContext } from '../context';
@@ -107,6 +107,8 @@ export class ApprovalFlow {
       // The card leaves "Sending to the agent…" only once Foundry has answered (CARD-08).
       if (after?.state === 'submitting') await this.mark(batch.batchId, 'submitted', io);
     } catch (err) {
+      // A lapsed sign-in (user mode): nothing reached Foundry; the caller asks for sign-in and resumes this.
+      if (needsSignIn(err) && io.requestSignIn) throw err;
       await this.mark(batch.batchId, 'failed', io);
       await reportFailure(io, this.ctx.log, err, undefined);
     } finally {

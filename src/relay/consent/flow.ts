@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { userMessageFor } from '../../errors';
+import { needsSignIn, userMessageFor } from '../../errors';
 import type { TurnOutcome } from '../../foundry/types';
 import { hashId } from '../../observability/logger';
 import { StoreConflictError, updateRecord } from '../../storage/store';
@@ -218,6 +218,8 @@ export class ConsentFlow {
       const scope = { io, key: record.threadKey, requester: record.requester, credential, signal };
       await run(scope, { kind: 'consent', record }, 0);
     } catch (err) {
+      // A lapsed sign-in (user mode): the caller asks for sign-in and resumes this continuation afterwards.
+      if (needsSignIn(err) && io.requestSignIn) throw err;
       await reportFailure(io, this.ctx.log, err, undefined);
     } finally {
       await this.lease.release(record.threadKey, leaseId);

@@ -4,7 +4,7 @@
  * run exactly as in production, only the ports are fakes.
  */
 import type { AccessToken, TokenCredential } from '@azure/identity';
-import { BotError } from '../../../src/errors';
+import { BotError, type BotErrorCode } from '../../../src/errors';
 import type {
   AgentEvent,
   ApprovalRequest,
@@ -35,7 +35,7 @@ export type Shown =
   | { kind: 'informative'; text: string }
   | { kind: 'final'; answer: FinalAnswer }
   | { kind: 'abandon'; note?: string }
-  | { kind: 'signin'; user: Actor };
+  | { kind: 'signin'; user: Actor; reason?: BotErrorCode };
 
 /** One Teams conversation as the relay sees it; `shown` is everything it showed, in order. */
 export class FakeConversation implements ConversationIO {
@@ -49,10 +49,12 @@ export class FakeConversation implements ConversationIO {
     readonly reference: ConversationRef,
     private readonly signIn: boolean,
   ) {
-    if (signIn) this.requestSignIn = (user: Actor): Promise<void> => this.record({ kind: 'signin', user });
+    if (signIn)
+      this.requestSignIn = (user: Actor, reason?: BotErrorCode): Promise<void> =>
+        this.record({ kind: 'signin', user, ...(reason ? { reason } : {}) });
   }
 
-  requestSignIn?: (user: Actor) => Promise<void>;
+  requestSignIn?: (user: Actor, reason?: BotErrorCode) => Promise<void>;
 
   beginAnswer(): AnswerStream {
     const ac = new AbortController();
@@ -227,17 +229,25 @@ const staticCredential: TokenCredential = {
 export class FakeIdentity implements IdentityProvider {
   readonly mode: 'app' | 'user';
   signedOut = new Set<string>();
+  /** Why a signed-out user cannot get a credential (default: no sign-in at all). */
+  failure: BotErrorCode = 'IDENTITY_UNAVAILABLE';
+  /** Users whose cached token was dropped (`forget`). */
+  readonly forgotten: string[] = [];
   constructor(mode: 'app' | 'user' = 'app') {
     this.mode = mode;
   }
   credentialFor(user: Actor): Promise<TokenCredential> {
     if (this.signedOut.has(user.aadObjectId ?? ''))
-      return Promise.reject(new BotError('IDENTITY_UNAVAILABLE', 'no sign-in'));
+      return Promise.reject(new BotError(this.failure, 'no usable sign-in'));
     return Promise.resolve(staticCredential);
   }
   acceptSsoToken(user: Actor): Promise<void> {
     this.signedOut.delete(user.aadObjectId ?? '');
     return Promise.resolve();
+  }
+  forget(user: Actor): void {
+    this.forgotten.push(user.aadObjectId ?? '');
+    this.signedOut.add(user.aadObjectId ?? '');
   }
 }
 

@@ -207,7 +207,7 @@ describe('sign-in replay (user mode)', () => {
     expect(kit.io().shown.some((s) => s.kind === 'signin')).toBe(true);
     expect(kit.foundry.requests).toHaveLength(0);
     kit.foundry.next({ events: ended(outcome({ text: 'Here is what is new' })) });
-    expect(await kit.relay.acceptSignIn(kit.turn(ADA), 'sso-token')).toBe('replayed');
+    expect(await kit.relay.acceptSignIn(kit.turn(ADA), { kind: 'sso', token: 'sso-token' })).toBe('replayed');
     await kit.relay.idle();
     expect(kit.foundry.requests[0]?.input).toEqual({ kind: 'text', text: 'what is new?' });
     expect(kit.io().texts()).toContain('Here is what is new');
