@@ -5,14 +5,20 @@ import type { Config } from './config/config';
 import { configSecrets } from './config/config';
 import { createAppCredential } from './foundry/credentials';
 import { createFoundryClient, type FoundryClientOptions } from './foundry/client';
+import { observedFetch, traceFoundry } from './foundry/telemetry';
+import { cacheFoundryToken } from './foundry/token-cache';
 import type { FoundryClient } from './foundry/types';
 import { createServer } from './http/server';
+import { deploymentSummary, telemetryMode } from './observability/deployment';
+import { withOtelLogs } from './observability/log-bridge';
 import { createLogger, type Logger, type LoggerOptions, type LogSink } from './observability/logger';
+import { Telemetry } from './observability/telemetry';
 import type { RelaySettings } from './relay/api';
 import type { IdentityProvider } from './relay/ports';
 import { Relay } from './relay/relay';
 import { createStateStore } from './storage/create-store';
 import type { StateStore } from './storage/store';
+import { watchStore } from './storage/watched-store';
 import { createTeamsEdge } from './teams/edge';
 import { isAllowedServiceUrl } from './teams/outbound';
 import { createTeamsTransport } from './teams/transport';
@@ -52,19 +58,16 @@ export async function startBot(config: Config, o: BotOverrides = {}): Promise<Ru
         'BOT_ID is empty: inbound requests are NOT authenticated. Allowed only with NODE_ENV=development.',
     });
   }
-  const appCredential = o.appCredential ?? createAppCredential(config.foundry);
-  const store = o.store ?? (await createStateStore(config.storage, appCredential));
-  const foundry = o.foundry ?? createFoundryClient(foundryOptions(config, log.child('foundry')));
-  const identity: IdentityProvider =
-    o.identity ??
-    (config.foundry.auth === 'user'
-      ? createUserIdentity(config, log.child('identity'))
-      : { mode: 'app', credentialFor: () => Promise.resolve(appCredential) });
+  // Built after src/index.ts registered the OpenTelemetry SDK (if configured); no-ops otherwise.
+  const telemetry = new Telemetry();
+  const { appCredential, foundry, identity } = foundrySide(config, o, log, telemetry);
+  const store = watchStore(o.store ?? (await createStateStore(config.storage, appCredential)));
   // The Teams transport first (adapter, pacer, proactive runner), then the relay, then the routes that call it.
   const transport = createTeamsTransport({
     config,
     log: log.child('teams'),
     credentialsFactory: o.credentialsFactory,
+    telemetry,
   });
   const relay = new Relay({
     settings: relaySettings(config, identity.mode),
@@ -74,8 +77,14 @@ export async function startBot(config: Config, o: BotOverrides = {}): Promise<Ru
     proactive: transport.proactive,
     log,
     ...(o.clock ? { clock: o.clock } : {}),
+    telemetry,
+    diagnostics: deploymentSummary({
+      config,
+      identityMode: identity.mode,
+      lastStoreCall: () => store.lastCall(),
+    }),
   });
-  const teams = createTeamsEdge({ transport, relay, config, log: log.child('teams') });
+  const teams = createTeamsEdge({ transport, relay, config, log: log.child('teams'), telemetry });
 
   let draining = false;
   const server = createServer({
@@ -96,6 +105,7 @@ export async function startBot(config: Config, o: BotOverrides = {}): Promise<Ru
     threading: config.foundry.threading,
     identity: identity.mode,
     storage: config.storage.kind,
+    telemetry: telemetryMode(config.telemetry),
   });
 
   return {
@@ -120,16 +130,40 @@ export async function startBot(config: Config, o: BotOverrides = {}): Promise<Ru
   };
 }
 
+/** The Foundry client (traced) and who it calls Foundry as; app mode reuses a cached token (token-cache.ts). */
+function foundrySide(
+  config: Config,
+  o: BotOverrides,
+  log: Logger,
+  telemetry: Telemetry,
+): { appCredential: TokenCredential; foundry: FoundryClient; identity: IdentityProvider } {
+  const appCredential = o.appCredential ?? createAppCredential(config.foundry);
+  const foundryCredential = cacheFoundryToken(appCredential);
+  const foundry = traceFoundry(
+    o.foundry ?? createFoundryClient(foundryOptions(config, log.child('foundry'), telemetry)),
+    telemetry,
+  );
+  const identity: IdentityProvider =
+    o.identity ??
+    (config.foundry.auth === 'user'
+      ? createUserIdentity(config, log.child('identity'))
+      : { mode: 'app', credentialFor: () => Promise.resolve(foundryCredential) });
+  return { appCredential, foundry, identity };
+}
+
 function loggerOptions(config: Config, o: BotOverrides): LoggerOptions {
+  const sink: LogSink = o.logSink ?? ((line) => process.stdout.write(`${line}\n`));
   return {
     level: config.logLevel,
     secrets: configSecrets(config),
-    ...(o.logSink ? { sink: o.logSink } : {}),
+    // With telemetry on, log records are exported too (after redaction: the bridge sees the written line).
+    sink: telemetryMode(config.telemetry) === 'off' ? sink : withOtelLogs(sink),
   };
 }
 
-function foundryOptions(config: Config, log: Logger): FoundryClientOptions {
+function foundryOptions(config: Config, log: Logger, telemetry: Telemetry): FoundryClientOptions {
   return {
+    fetch: observedFetch(globalThis.fetch, telemetry),
     projectEndpoint: config.foundry.projectEndpoint,
     timeoutMs: config.foundry.timeoutMs,
     idleTimeoutMs: config.foundry.idleTimeoutMs,

@@ -32,7 +32,12 @@ export function createTeamsTransport(o: AdapterOptions): TeamsTransport {
   // User mode: Teams SSO (sso.ts). The relay asks for sign-in through the IO when it has no token for a user.
   const sso = ssoOptions(config);
   const ioFor = (ctx: TurnContext): ConversationIO => {
-    const io = new TurnContextIO(ctx, { log: log.child('io'), pacer, streaming: config.policy.streaming });
+    const io = new TurnContextIO(ctx, {
+      log: log.child('io'),
+      pacer,
+      streaming: config.policy.streaming,
+      telemetry: o.telemetry,
+    });
     return sso ? new SignInIO(io, ctx, pacer, sso) : io;
   };
   return { adapter, proactive: new AdapterProactiveRunner(adapter, config, ioFor), sso, ioFor };
