@@ -40,7 +40,8 @@ async function main(): Promise<void> {
     hardStop.unref();
     bot
       .shutdown(drainMs)
-      .then(() => telemetry?.shutdown()) // flushes buffered spans, metrics and logs
+      // Flushes buffered spans, metrics and logs; an unreachable collector must not fail the shutdown.
+      .then(() => telemetry?.shutdown().catch(() => undefined))
       .then(() => process.exit(0))
       .catch(() => process.exit(1));
   };
