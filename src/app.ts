@@ -5,19 +5,25 @@ import type { Config } from './config/config';
 import { configSecrets } from './config/config';
 import { createAppCredential } from './foundry/credentials';
 import { createFoundryClient, type FoundryClientOptions } from './foundry/client';
+import { observedFetch, traceFoundry } from './foundry/telemetry';
+import { cacheFoundryToken } from './foundry/token-cache';
 import type { FoundryClient } from './foundry/types';
 import { createServer } from './http/server';
+import { deploymentSummary, telemetryMode } from './observability/deployment';
+import { withOtelLogs } from './observability/log-bridge';
 import { createLogger, type Logger, type LoggerOptions, type LogSink } from './observability/logger';
+import { Telemetry } from './observability/telemetry';
 import type { RelaySettings } from './relay/api';
 import type { IdentityProvider } from './relay/ports';
 import { Relay } from './relay/relay';
 import { createStateStore } from './storage/create-store';
-import { MonitoredStateStore } from './storage/health';
 import type { StateStore } from './storage/store';
+import { watchStore } from './storage/watched-store';
 import { createTeamsEdge } from './teams/edge';
 import { isAllowedServiceUrl } from './teams/outbound';
 import { createTeamsTransport } from './teams/transport';
 import { createUserIdentity } from './identity/user-identity';
+import { MonitoredStateStore } from './storage/health';
 import type { SignInPages } from './identity/sign-in-pages';
 import { registerSignInRoutes } from './http/sign-in-routes';
 
@@ -55,17 +61,10 @@ export async function startBot(config: Config, o: BotOverrides = {}): Promise<Ru
         'BOT_ID is empty: inbound requests are NOT authenticated. Allowed only with NODE_ENV=development.',
     });
   }
-  const appCredential = o.appCredential ?? createAppCredential(config.foundry);
-  const store = o.store ?? (await createStateStore(config.storage, appCredential, log.child('storage')));
-  // What the relay uses: fails fast while storage is known to be down; its health is /readyz's (storage.md).
-  const monitored = new MonitoredStateStore(store, { log: log.child('storage') });
-  monitored.start();
-  const foundry = o.foundry ?? createFoundryClient(foundryOptions(config, log.child('foundry')));
-  const identity: IdentityProvider =
-    o.identity ??
-    (config.foundry.auth === 'user'
-      ? createUserIdentity(config, log.child('identity'))
-      : { mode: 'app', credentialFor: () => Promise.resolve(appCredential) });
+  // Built after src/index.ts registered the OpenTelemetry SDK (if configured); no-ops otherwise.
+  const telemetry = new Telemetry();
+  const { appCredential, foundry, identity } = foundrySide(config, o, log, telemetry);
+  const { store, monitored } = await storageSide(config, o, appCredential, log);
   // User mode: the bot's own sign-in pages (fallback when Teams' silent SSO cannot complete).
   const pages = 'pages' in identity ? (identity as { pages: SignInPages }).pages : undefined;
   // The Teams transport first (adapter, pacer, proactive runner), then the relay, then the routes that call it.
@@ -74,6 +73,7 @@ export async function startBot(config: Config, o: BotOverrides = {}): Promise<Ru
     log: log.child('teams'),
     credentialsFactory: o.credentialsFactory,
     signInStart: pages ? (user, conversationId) => pages.begin(user, conversationId) : undefined,
+    telemetry,
   });
   const relay = new Relay({
     settings: relaySettings(config, identity.mode),
@@ -83,8 +83,14 @@ export async function startBot(config: Config, o: BotOverrides = {}): Promise<Ru
     proactive: transport.proactive,
     log,
     ...(o.clock ? { clock: o.clock } : {}),
+    telemetry,
+    diagnostics: deploymentSummary({
+      config,
+      identityMode: identity.mode,
+      lastStoreCall: () => store.lastCall(),
+    }),
   });
-  const teams = createTeamsEdge({ transport, relay, config, log: log.child('teams') });
+  const teams = createTeamsEdge({ transport, relay, config, log: log.child('teams'), telemetry });
 
   let draining = false;
   const server = createServer({
@@ -95,7 +101,7 @@ export async function startBot(config: Config, o: BotOverrides = {}): Promise<Ru
     serviceUrlAllowed: (u) => isAllowedServiceUrl(u, config.bot.outboundHosts),
     ready: () => relay.isAccepting && monitored.ready,
     draining: () => draining,
-    ...(pages ? { routes: (s: Server) => registerSignInRoutes(s, pages, log) } : {}),
+    ...(pages ? { routes: (srv: Server) => registerSignInRoutes(srv, pages, log) } : {}),
   });
   await listen(server, config.http.port, config.http.host);
   const port = server.address().port;
@@ -107,6 +113,7 @@ export async function startBot(config: Config, o: BotOverrides = {}): Promise<Ru
     threading: config.foundry.threading,
     identity: identity.mode,
     storage: config.storage.kind,
+    telemetry: telemetryMode(config.telemetry),
   });
 
   return {
@@ -131,16 +138,58 @@ export async function startBot(config: Config, o: BotOverrides = {}): Promise<Ru
   };
 }
 
+/**
+ * The state store: watched (the admin /status shows whether its last call succeeded) and monitored (fails fast
+ * while storage is known to be down; its health is /readyz's, docs/storage.md). The relay uses `monitored`.
+ */
+async function storageSide(
+  config: Config,
+  o: BotOverrides,
+  appCredential: TokenCredential,
+  log: Logger,
+): Promise<{ store: ReturnType<typeof watchStore>; monitored: MonitoredStateStore }> {
+  const store = watchStore(
+    o.store ?? (await createStateStore(config.storage, appCredential, log.child('storage'))),
+  );
+  const monitored = new MonitoredStateStore(store, { log: log.child('storage') });
+  monitored.start();
+  return { store, monitored };
+}
+
+/** The Foundry client (traced) and who it calls Foundry as; app mode reuses a cached token (token-cache.ts). */
+function foundrySide(
+  config: Config,
+  o: BotOverrides,
+  log: Logger,
+  telemetry: Telemetry,
+): { appCredential: TokenCredential; foundry: FoundryClient; identity: IdentityProvider } {
+  const appCredential = o.appCredential ?? createAppCredential(config.foundry);
+  const foundryCredential = cacheFoundryToken(appCredential);
+  const foundry = traceFoundry(
+    o.foundry ?? createFoundryClient(foundryOptions(config, log.child('foundry'), telemetry)),
+    telemetry,
+  );
+  const identity: IdentityProvider =
+    o.identity ??
+    (config.foundry.auth === 'user'
+      ? createUserIdentity(config, log.child('identity'))
+      : { mode: 'app', credentialFor: () => Promise.resolve(foundryCredential) });
+  return { appCredential, foundry, identity };
+}
+
 function loggerOptions(config: Config, o: BotOverrides): LoggerOptions {
+  const sink: LogSink = o.logSink ?? ((line) => process.stdout.write(`${line}\n`));
   return {
     level: config.logLevel,
     secrets: configSecrets(config),
-    ...(o.logSink ? { sink: o.logSink } : {}),
+    // With telemetry on, log records are exported too (after redaction: the bridge sees the written line).
+    sink: telemetryMode(config.telemetry) === 'off' ? sink : withOtelLogs(sink),
   };
 }
 
-function foundryOptions(config: Config, log: Logger): FoundryClientOptions {
+function foundryOptions(config: Config, log: Logger, telemetry: Telemetry): FoundryClientOptions {
   return {
+    fetch: observedFetch(globalThis.fetch, telemetry),
     projectEndpoint: config.foundry.projectEndpoint,
     timeoutMs: config.foundry.timeoutMs,
     idleTimeoutMs: config.foundry.idleTimeoutMs,

@@ -14,6 +14,13 @@ async function main(): Promise<void> {
     process.stderr.write(`${isBotError(err) ? err.message : 'invalid configuration'}\n`);
     process.exit(1);
   }
+  // Telemetry (README "Operating it") before the bot's modules load, so its HTTP instrumentation applies;
+  // when it is not configured, the SDK is never loaded.
+  const { connectionString, otlpEndpoint } = config.telemetry;
+  const telemetry =
+    connectionString !== undefined || otlpEndpoint !== undefined
+      ? await (await import('./observability/otel-sdk')).startTelemetry(config.telemetry)
+      : undefined;
   // Loaded only after the configuration is valid: the bot's modules take seconds to load, and a bad
   // configuration must stop start-up within 2 s (AUTH-08).
   const { startBot } = await import('./app');
@@ -33,6 +40,8 @@ async function main(): Promise<void> {
     hardStop.unref();
     bot
       .shutdown(drainMs)
+      // Flushes buffered spans, metrics and logs; an unreachable collector must not fail the shutdown.
+      .then(() => telemetry?.shutdown().catch(() => undefined))
       .then(() => process.exit(0))
       .catch(() => process.exit(1));
   };

@@ -153,6 +153,17 @@ const EnvSchema = z
         .regex(/^[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9]$/, 'must be a valid container name')
         .default('botstate'),
     ),
+
+    /** Azure Monitor (Application Insights): exports traces, metrics and logs. Secret-ish: never logged. */
+    APPLICATIONINSIGHTS_CONNECTION_STRING: z.preprocess(
+      emptyToUndefined,
+      z
+        .string()
+        .regex(/(^|;)\s*InstrumentationKey=[^;]+/i, 'must be an Application Insights connection string')
+        .optional(),
+    ),
+    /** An OpenTelemetry collector (OTLP over HTTP): exports traces, metrics and logs. */
+    OTEL_EXPORTER_OTLP_ENDPOINT: z.preprocess(emptyToUndefined, httpUrl.optional()),
   })
   .superRefine((e, ctx) => {
     const issue = (path: string, message: string): void =>
@@ -263,6 +274,11 @@ export interface Config {
     readonly welcomePrompts: readonly string[];
   };
   readonly shutdownDrainMs: number;
+  /** OpenTelemetry export (README "Operating it"): off when neither is set. */
+  readonly telemetry: {
+    readonly connectionString: string | undefined;
+    readonly otlpEndpoint: string | undefined;
+  };
   readonly storage:
     | { readonly kind: 'memory' }
     | {
@@ -328,6 +344,10 @@ function toConfig(e: Env): Config {
       welcomePrompts: e.WELCOME_PROMPTS,
     },
     shutdownDrainMs: e.SHUTDOWN_DRAIN_MS,
+    telemetry: {
+      connectionString: e.APPLICATIONINSIGHTS_CONNECTION_STRING,
+      otlpEndpoint: e.OTEL_EXPORTER_OTLP_ENDPOINT,
+    },
     storage:
       e.STORAGE === 'memory'
         ? { kind: 'memory' }
@@ -392,7 +412,10 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
 
 /** Secret values from the configuration, for the logger's scrubber. */
 export function configSecrets(c: Config): string[] {
-  return [c.bot.appPassword, c.foundry.azureClientSecret, c.sso.clientSecret].filter(
-    (s): s is string => typeof s === 'string' && s.length > 0,
-  );
+  return [
+    c.bot.appPassword,
+    c.foundry.azureClientSecret,
+    c.sso.clientSecret,
+    c.telemetry.connectionString,
+  ].filter((s): s is string => typeof s === 'string' && s.length > 0);
 }

@@ -1,5 +1,6 @@
 import type { FoundryClient } from '../foundry/types';
 import type { Logger } from '../observability/logger';
+import type { Telemetry } from '../observability/telemetry';
 import type { StateStore } from '../storage/store';
 import type { Actor, ConversationInfo, ConversationRef } from './model';
 import type { ConversationIO, IdentityProvider, ProactiveRunner } from './ports';
@@ -39,6 +40,13 @@ export interface RelayDeps {
   clock?: () => number;
   /** Identifies this process in busy leases. */
   instanceId?: string;
+  /** Spans and metrics; default: from the global OpenTelemetry providers (no-ops when none is registered). */
+  telemetry?: Telemetry;
+  /**
+   * The "Deployment" lines `/status` shows to admins (SHARED_CONSENT_ADMINS or APPROVERS) only: what the
+   * running bot knows of its set-up and health, one short line each (no secrets). Absent: no such section.
+   */
+  diagnostics?: () => Promise<string[]>;
 }
 
 /** The inbound facts of one activity, as the edge parsed them. */

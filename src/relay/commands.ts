@@ -3,7 +3,7 @@ import type { ApprovalFlow } from './approvals/flow';
 import type { RelayContext } from './context';
 import { notice } from './failures';
 import { approvalKey, consentKey } from './keys';
-import type { ApprovalBatch, ConsentRecord, ThreadState } from './model';
+import type { Actor, ApprovalBatch, ConsentRecord, ThreadState } from './model';
 import type { PendingWork } from './pending';
 import type { ConversationIO } from './ports';
 import { readRecord } from './records';
@@ -53,14 +53,14 @@ export class Commands {
         return;
       }
       case 'status':
-        await io.sendCard(await this.status(key, io));
+        await io.sendCard(await this.status(key, io, turn.user));
         return;
       case 'help':
         await io.sendCard(helpCard(this.ctx.settings, TEXT.helpIntro));
     }
   }
 
-  private async status(key: string, io: ConversationIO): Promise<NoticeCardView> {
+  private async status(key: string, io: ConversationIO, user: Actor): Promise<NoticeCardView> {
     const s = this.ctx.settings;
     const state = await this.threads.load(key);
     const pendingApprovals = await this.openApprovals(state, io);
@@ -79,7 +79,21 @@ export class Commands {
       `Pending approvals: ${pendingApprovals}`,
       `Pending sign-in: ${signIn}`,
       `Conversation: ${state?.lastResponseId || state?.foundryConversationId ? 'in progress' : 'new'}`,
+      ...(await this.deployment(user)),
     );
+  }
+
+  /** Admins only (SHARED_CONSENT_ADMINS or APPROVERS): the deployment summary (RelayDeps.diagnostics). */
+  private async deployment(user: Actor): Promise<string[]> {
+    const { settings, diagnostics } = this.ctx;
+    const id = user.aadObjectId;
+    if (!diagnostics || !id || ![...settings.sharedConsentAdmins, ...settings.approvers].includes(id))
+      return [];
+    const lines = await diagnostics().catch((err: unknown) => {
+      this.ctx.log.warn('status.diagnostics_failed', { err });
+      return ['(not available)'];
+    });
+    return ['Deployment (admins only):', ...lines.map((l) => `- ${l}`)];
   }
 
   private async openApprovals(state: ThreadState | undefined, io: ConversationIO): Promise<number> {

@@ -1,5 +1,6 @@
 import type { FoundryClient } from '../foundry/types';
 import type { Logger } from '../observability/logger';
+import type { Telemetry } from '../observability/telemetry';
 import type { StateStore } from '../storage/store';
 import type { RelaySettings } from './api';
 import type { Job, Lanes } from './lanes';
@@ -21,6 +22,10 @@ export class RelayContext {
     readonly clock: () => number,
     private readonly proactive: ProactiveRunner,
     private readonly lanes: Lanes,
+    /** Spans and metrics (no-ops without an OpenTelemetry SDK). */
+    readonly telemetry: Telemetry,
+    /** Admin-only `/status` lines about the deployment (RelayDeps.diagnostics). */
+    readonly diagnostics: (() => Promise<string[]>) | undefined,
   ) {}
 
   /** Runs `work` in a Teams conversation outside the inbound request (proactive continuation). */

@@ -1,3 +1,5 @@
+import { bindToActiveContext } from '../observability/telemetry';
+
 /**
  * Per-thread serialisation inside one instance: one turn runs at a time per Foundry thread, a few more wait
  * in line (MAX_QUEUED_TURNS), the rest are refused. Across instances the durable busy lease in the thread
@@ -26,6 +28,7 @@ export class Lanes {
 
   /** Starts `job` now, queues it, or returns false when the lane is full. */
   submit(key: string, job: Job): 'started' | 'queued' | 'full' {
+    job = traced(job);
     let lane = this.lanes.get(key);
     if (!lane) {
       lane = { running: false, queue: [] };
@@ -43,7 +46,7 @@ export class Lanes {
 
   /** Runs a job outside any lane (card continuations), still tracked for drain. */
   detach(job: Job): void {
-    void this.track(job);
+    void this.track(traced(job));
   }
 
   private start(key: string, lane: Lane, job: Job): void {
@@ -108,4 +111,12 @@ export class Lanes {
     }
     return { finished };
   }
+}
+
+/** Runs the job in the trace context of whoever submitted it (a job starts later, after other work). */
+function traced(job: Job): Job {
+  return {
+    run: bindToActiveContext(job.run),
+    ...(job.dropped ? { dropped: bindToActiveContext(job.dropped) } : {}),
+  };
 }

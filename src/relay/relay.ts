@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { BotError, needsSignIn, userMessageFor } from '../errors';
 import { hashId, type Logger } from '../observability/logger';
+import { Telemetry } from '../observability/telemetry';
 import { StoreConflictError } from '../storage/store';
 import type { CardAction, MessageResult, RelayApi, RelayDeps, SignInProof, TurnInfo } from './api';
 import { isStorageUnavailable } from '../storage/unavailable';
@@ -52,7 +53,19 @@ export class Relay implements RelayApi {
     this.lanes = new Lanes(deps.settings.maxQueuedTurns, (err) => this.log.error('job.failed', { err }));
     this.dedupe = new Deduper(deps.store, deps.settings.dedupeTtlMs, clock);
     const { settings, foundry, store, identity, proactive } = deps;
-    this.ctx = new RelayContext(settings, foundry, store, identity, this.log, clock, proactive, this.lanes);
+    const telemetry = deps.telemetry ?? new Telemetry();
+    this.ctx = new RelayContext(
+      settings,
+      foundry,
+      store,
+      identity,
+      this.log,
+      clock,
+      proactive,
+      this.lanes,
+      telemetry,
+      deps.diagnostics,
+    );
     const threads = new ThreadStore(store, clock);
     const lease = new ThreadLease(store, clock, deps.instanceId ?? randomBytes(4).toString('hex'), this.log);
     this.approvals = new ApprovalFlow(this.ctx, threads, lease);

@@ -11,6 +11,7 @@ import type { SignInReplay } from './signin';
 import { TEXT } from './texts';
 import type { ThreadLease } from './thread-lease';
 import { toolLabel } from './tool-progress';
+import { traceTurn, type TurnTrace } from './turn-telemetry';
 import { MAX_ROUNDS, type TurnKind, type TurnResult, type TurnRunner, type TurnScope } from './turn-runner';
 
 type Ended = Extract<TurnResult, { kind: 'answered' | 'needs_consent' | 'needs_approval' }>;
@@ -63,9 +64,17 @@ export class TurnLoop {
     }
   }
 
-  /** One Foundry response and what follows from it. */
-  readonly run = async (scope: TurnScope, what: TurnKind, round: number): Promise<void> => {
-    const result = await this.runner.run(scope, what, round);
+  /** One Foundry response and what follows from it, in its `relay.turn` span (turn-telemetry.ts). */
+  readonly run = (scope: TurnScope, what: TurnKind, round: number): Promise<void> =>
+    traceTurn(this.ctx, scope, what, round, (s, t) => this.round(s, what, round, t));
+
+  private readonly round = async (
+    scope: TurnScope,
+    what: TurnKind,
+    round: number,
+    trace: TurnTrace,
+  ): Promise<void> => {
+    const result = trace.ran(await this.runner.run(scope, what, round));
     if (result.kind === 'cancelled') return;
     if (result.kind === 'failed') return this.failed(scope, what, round, result);
     if (what.kind === 'consent') await this.consent.settle(what.record, result.outcome, scope.io);

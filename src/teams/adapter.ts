@@ -4,6 +4,7 @@ import { AuthenticationConstants, type ServiceClientCredentialsFactory } from 'b
 import type { Config } from '../config/config';
 import { isBotError, userMessageFor } from '../errors';
 import { newCorrelationId, type Logger } from '../observability/logger';
+import type { Telemetry } from '../observability/telemetry';
 import { preserveEntityFields } from './entity-patch';
 import { sendInvokeResponse } from './invoke-response';
 
@@ -16,6 +17,8 @@ export interface AdapterOptions {
   log: Logger;
   /** Test seam: outbound token factory (production uses the configured app credentials). */
   credentialsFactory?: ServiceClientCredentialsFactory | undefined;
+  /** `teams.send` spans and throttling metrics (observability/telemetry.ts); none when absent. */
+  telemetry?: Telemetry | undefined;
 }
 
 export function createAdapter(o: AdapterOptions): TeamsAdapter {

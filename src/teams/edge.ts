@@ -3,12 +3,14 @@ import { ActivityTypes } from 'botbuilder';
 import type { Config } from '../config/config';
 import { runActivity, type EdgeResult } from '../http/activity-edge';
 import type { Logger } from '../observability/logger';
+import type { Telemetry } from '../observability/telemetry';
 import type { RelayApi } from '../relay/api';
 import type { RouteDeps } from './routes/context';
 import { onConversationUpdate, onInstallationUpdate } from './routes/install';
 import { onInvoke } from './routes/invokes';
 import { onMessage } from './routes/messages';
 import { tenantGate } from './routes/tenant-gate';
+import { traceActivity } from './telemetry';
 import type { TeamsTransport } from './transport';
 
 /**
@@ -23,6 +25,8 @@ export interface TeamsEdgeOptions {
   relay: RelayApi;
   config: Config;
   log: Logger;
+  /** `teams.activity` spans (telemetry.ts); none when absent. */
+  telemetry?: Telemetry | undefined;
 }
 
 export interface TeamsEdge {
@@ -51,9 +55,11 @@ export function createTeamsEdge(o: TeamsEdgeOptions): TeamsEdge {
 
   return {
     handle: ({ activity, authorization }) =>
-      runActivity(transport.adapter, authorization, activity, async (ctx) => {
-        await app.run(ctx);
-      }),
+      traceActivity(o.telemetry, activity, () =>
+        runActivity(transport.adapter, authorization, activity, async (ctx) => {
+          await app.run(ctx);
+        }),
+      ),
     tenantRejections: () => gate.rejections,
   };
 }

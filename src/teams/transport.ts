@@ -37,7 +37,12 @@ export function createTeamsTransport(o: TransportOptions): TeamsTransport {
   // User mode: Teams SSO (sso.ts). The relay asks for sign-in through the IO when it has no token for a user.
   const sso = ssoOptions(config, o.signInStart);
   const ioFor = (ctx: TurnContext): ConversationIO => {
-    const io = new TurnContextIO(ctx, { log: log.child('io'), pacer, streaming: config.policy.streaming });
+    const io = new TurnContextIO(ctx, {
+      log: log.child('io'),
+      pacer,
+      streaming: config.policy.streaming,
+      telemetry: o.telemetry,
+    });
     return sso ? new SignInIO(io, ctx, pacer, sso, log.child('signin')) : io;
   };
   return { adapter, proactive: new AdapterProactiveRunner(adapter, config, ioFor), sso, ioFor };

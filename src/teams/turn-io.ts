@@ -6,6 +6,7 @@ import {
   type ConversationReference,
 } from 'botbuilder';
 import type { Logger } from '../observability/logger';
+import type { Telemetry } from '../observability/telemetry';
 import type { ConversationInfo, ConversationRef } from '../relay/model';
 import type { ConversationIO } from '../relay/ports';
 import type { CardView } from '../relay/views';
@@ -14,6 +15,7 @@ import { refreshFor, renderCard } from './cards';
 import { disablePipelineRetries, withConnectorRetry } from './connector-retry';
 import type { SendPacer } from './send-pacer';
 import { TeamsAnswerStream } from './stream';
+import { traceSend } from './telemetry';
 
 export interface IoOptions {
   log: Logger;
@@ -21,6 +23,8 @@ export interface IoOptions {
   streaming: boolean;
   /** Test seam for retry waits (default: setTimeout). */
   sleep?: (ms: number) => Promise<void>;
+  /** `teams.send` spans (telemetry.ts); none when absent. */
+  telemetry?: Telemetry | undefined;
 }
 
 /** ConversationIO over a botbuilder TurnContext (live or proactive). */
@@ -43,7 +47,7 @@ export class TurnContextIO implements ConversationIO {
     if (bestEffort) {
       if (!this.o.pacer.tryTake(this.conversation.id)) return undefined;
     } else await this.o.pacer.take(this.conversation.id);
-    const r = await this.ctx.sendActivity(activity);
+    const r = await traceSend(this.o.telemetry, activity, () => this.ctx.sendActivity(activity));
     return r?.id;
   }
 
@@ -86,7 +90,7 @@ export class TurnContextIO implements ConversationIO {
     await withConnectorRetry(
       async () => {
         await this.o.pacer.take(this.conversation.id);
-        await this.ctx.updateActivity(update);
+        await traceSend(this.o.telemetry, 'card_update', () => this.ctx.updateActivity(update));
       },
       'update',
       this.o.log,

@@ -371,3 +371,37 @@ describe('configSecrets', () => {
     expect(configSecrets(loadConfig(DEV))).toEqual([]);
   });
 });
+
+describe('telemetry keys', () => {
+  const CS = `InstrumentationKey=00000000-0000-0000-0000-000000000000;IngestionEndpoint=https://${CANARY}.in.applicationinsights.azure.com/`;
+
+  it('are off by default', () => {
+    expect(loadConfig(DEV).telemetry).toEqual({ connectionString: undefined, otlpEndpoint: undefined });
+  });
+
+  it('read APPLICATIONINSIGHTS_CONNECTION_STRING and OTEL_EXPORTER_OTLP_ENDPOINT (trailing / dropped)', () => {
+    const c = loadConfig({
+      ...DEV,
+      APPLICATIONINSIGHTS_CONNECTION_STRING: CS,
+      OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:4318/',
+    });
+    expect(c.telemetry).toEqual({ connectionString: CS, otlpEndpoint: 'http://127.0.0.1:4318' });
+    expect(Object.isFrozen(c.telemetry)).toBe(true);
+  });
+
+  it('the connection string is a secret the logger scrubs, and a bad one is refused without its value', () => {
+    expect(configSecrets(loadConfig({ ...DEV, APPLICATIONINSIGHTS_CONNECTION_STRING: CS }))).toEqual([CS]);
+    const err = failure({
+      ...DEV,
+      APPLICATIONINSIGHTS_CONNECTION_STRING: `${CANARY}-not-a-connection-string`,
+    });
+    expect(err.message).toContain('APPLICATIONINSIGHTS_CONNECTION_STRING');
+    expect(err.message).not.toContain(CANARY);
+  });
+
+  it('refuses an OTLP endpoint that is not an http(s) URL, naming the key only', () => {
+    const err = failure({ ...DEV, OTEL_EXPORTER_OTLP_ENDPOINT: `ftp://${CANARY}` });
+    expect(err.message).toContain('OTEL_EXPORTER_OTLP_ENDPOINT');
+    expect(err.message).not.toContain(CANARY);
+  });
+});

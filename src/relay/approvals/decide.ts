@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { userMessageFor } from '../../errors';
 import { hashId } from '../../observability/logger';
+import type { Telemetry } from '../../observability/telemetry';
 import { StoreConflictError, updateRecord } from '../../storage/store';
 import { isStorageUnavailable } from '../../storage/unavailable';
 import type { TurnInfo } from '../api';
@@ -70,13 +71,15 @@ export class ApprovalClicks {
     approvalId: string,
     decision: 'approve' | 'deny',
   ): Promise<ClickResult> {
-    const audit = (result: string, extra: Record<string, unknown> = {}): void =>
+    const audit = (result: string, extra: Record<string, unknown> = {}): void => {
+      countClick(this.ctx.telemetry, result, decision);
       this.ctx.log.audit(result === 'decided' ? 'approval.decided' : 'approval.rejected', {
         batch: batchId,
         by: turn.user.aadObjectId ? hashId(turn.user.aadObjectId) : 'unknown',
         ...(result === 'decided' ? {} : { reason: result }),
         ...extra,
       });
+    };
     const checked = await this.check(turn, batchId, approvalId);
     if ('refused' in checked) {
       audit(checked.refused);
@@ -200,6 +203,13 @@ export class ApprovalClicks {
     await this.flow.show(expired);
     return refuse(this.flow.view(expired, turn.user, userMessageFor('APPROVAL_EXPIRED')), 'expired');
   }
+}
+
+/** The `relay.approvals` metric: one per decided item, expired or refused click (README "Operating it"). */
+function countClick(tel: Telemetry, result: string, decision: 'approve' | 'deny'): void {
+  if (result === 'decided') tel.approval(decision === 'approve' ? 'approved' : 'denied');
+  else if (result === 'expired') tel.approval('expired');
+  else tel.approval('refused', result);
 }
 
 function notFound(refusal: 'not_found' | 'wrong_conversation'): InvokeAnswer {
