@@ -10,6 +10,7 @@ import { cacheFoundryToken } from './foundry/token-cache';
 import type { FoundryClient } from './foundry/types';
 import { createServer } from './http/server';
 import { deploymentSummary, telemetryMode } from './observability/deployment';
+import { doctorSummary } from './ops/doctor/summary';
 import { withOtelLogs } from './observability/log-bridge';
 import { createLogger, type Logger, type LoggerOptions, type LogSink } from './observability/logger';
 import { Telemetry } from './observability/telemetry';
@@ -84,11 +85,7 @@ export async function startBot(config: Config, o: BotOverrides = {}): Promise<Ru
     log,
     ...(o.clock ? { clock: o.clock } : {}),
     telemetry,
-    diagnostics: deploymentSummary({
-      config,
-      identityMode: identity.mode,
-      lastStoreCall: () => store.lastCall(),
-    }),
+    diagnostics: adminDiagnostics(config, identity.mode, store, appCredential),
   });
   const teams = createTeamsEdge({ transport, relay, config, log: log.child('teams'), telemetry });
 
@@ -154,6 +151,18 @@ async function storageSide(
   const monitored = new MonitoredStateStore(store, { log: log.child('storage') });
   monitored.start();
   return { store, monitored };
+}
+
+/** The admin `/status` lines: what the running bot knows of its set-up, then the doctor's short summary. */
+function adminDiagnostics(
+  config: Config,
+  identityMode: 'app' | 'user',
+  store: ReturnType<typeof watchStore>,
+  credential: TokenCredential,
+): () => Promise<string[]> {
+  const deployment = deploymentSummary({ config, identityMode, lastStoreCall: () => store.lastCall() });
+  const doctor = doctorSummary({ config, credential });
+  return async () => [...(await deployment()), ...(await doctor())];
 }
 
 /** The Foundry client (traced) and who it calls Foundry as; app mode reuses a cached token (token-cache.ts). */

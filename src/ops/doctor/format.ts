@@ -12,7 +12,7 @@ const URL_QUERY = /(https?:\/\/[^\s?#"']+)[?#][^\s"']*/gi;
 const CONNECTION_SECRETS = /\b(AccountKey|SharedAccessSignature|SharedAccessKey)=[^;\s"]+/gi;
 
 /** Removes tokens, `secrets` (exact values), connection-string keys and URL queries from `text`. */
-function redact(text: string, secrets: readonly string[]): string {
+export function redact(text: string, secrets: readonly string[]): string {
   let out = text;
   for (const s of secrets) if (s.length >= 4) out = out.split(s).join('***');
   return out

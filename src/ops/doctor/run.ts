@@ -74,7 +74,17 @@ export async function runDoctor(deps: DoctorDeps): Promise<DoctorResult> {
       secrets: extra,
     };
   const secrets = [...configSecrets(config), ...extra];
-  const findings: Finding[] = [first.finding];
+  const findings = [first.finding, ...(await runChecks(config, deps, timeoutMs))];
+  return { findings, config, secrets };
+}
+
+/** Checks 2–7 for a loaded configuration (the CLI after check 1; the running bot's admin `/status`). */
+export async function runChecks(
+  config: Config,
+  deps: Pick<DoctorDeps, 'credential' | 'botCredential'>,
+  timeoutMs: number,
+): Promise<Finding[]> {
+  const findings: Finding[] = [];
   const credential = deps.credential ?? createAppCredential(config.foundry);
 
   const token = await checkFoundryToken(config, credential, timeoutMs);
@@ -93,5 +103,5 @@ export async function runDoctor(deps: DoctorDeps): Promise<DoctorResult> {
   findings.push(await checkStorage(config, credential, timeoutMs));
   findings.push(await checkBot(config, timeoutMs, deps.botCredential));
   findings.push(...checkUserMode(config));
-  return { findings, config, secrets };
+  return findings;
 }
