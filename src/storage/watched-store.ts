@@ -28,6 +28,8 @@ export function watchStore(store: StateStore, clock: () => number = Date.now): W
     get: <T>(key: string) => note(store.get<T>(key)),
     put: <T>(key: string, value: T, condition: WriteCondition) => note(store.put(key, value, condition)),
     delete: (key: string, condition?: { ifMatch: string }) => note(store.delete(key, condition)),
+    // The health probe (health.ts) must reach the real store: without it a dead store would read as up.
+    ...(store.ping ? { ping: () => note(store.ping?.() ?? Promise.resolve()) } : {}),
     ...(store.close ? { close: () => store.close?.() ?? Promise.resolve() } : {}),
     lastCall: () => last,
   };

@@ -5,6 +5,7 @@
 import { isBotError } from '../../src/errors';
 import { retryOptionsFor } from '../../src/storage/blob-store';
 import { MonitoredStateStore } from '../../src/storage/health';
+import { watchStore } from '../../src/storage/watched-store';
 import { MemoryStateStore } from '../../src/storage/memory-store';
 import { StoreConflictError, type Versioned, type WriteCondition } from '../../src/storage/store';
 import { storageUnavailable, unavailableReason } from '../../src/storage/unavailable';
@@ -133,5 +134,24 @@ describe('MonitoredStateStore', () => {
     await expect(store.get('c')).rejects.toBeDefined();
     expect(store.ready).toBe(false);
     await store.close();
+  });
+});
+
+describe('watchStore (admin /status: the last storage call)', () => {
+  it('passes the health probe through to the real store, so a dead store never reads as up', async () => {
+    let pings = 0;
+    const inner = Object.assign(new MemoryStateStore(), {
+      ping: (): Promise<void> => {
+        pings += 1;
+        return Promise.reject(Object.assign(new Error('connect'), { code: 'ECONNREFUSED' }));
+      },
+    });
+    const watched = watchStore(inner);
+    const monitored = new MonitoredStateStore(watched, { upIntervalMs: 60_000, downIntervalMs: 60_000 });
+    expect(await monitored.probe()).toBe(false);
+    expect(pings).toBe(1);
+    expect(monitored.ready).toBe(false);
+    expect(watched.lastCall()?.ok).toBe(false);
+    await monitored.close();
   });
 });
