@@ -287,8 +287,9 @@ export function textMessages(frames: readonly PushFrame[], conversationId: strin
 
 /** The first TextBlock text of a card (its title in our templates). */
 export function cardTitle(card: Record<string, unknown>): string {
-  const body = card['body'] as { text?: unknown }[] | undefined;
-  const t = body?.[0]?.text;
+  // The title is a TextBlock or, for untrusted text, a RichTextBlock of TextRuns (cards.ts).
+  const first = (card['body'] as { text?: unknown; inlines?: { text?: unknown }[] }[] | undefined)?.[0];
+  const t = first?.text ?? first?.inlines?.map((i) => i.text).join('');
   return typeof t === 'string' ? t : '';
 }
 
