@@ -418,7 +418,11 @@ describe('FUZZ-01 hostile input', () => {
     ).toEqual([]);
     expect(healthy.status).toBe(200);
     expect(good.status).toBe(200);
-    expect(rssAfter - rssBefore).toBeLessThan(20);
+    // What the process keeps after a forced GC: a leak of objects or buffers shows in heap+external. RSS also
+    // holds malloc arenas, which in a jest worker shared with earlier suites grow with the 10 MB reads without
+    // being retained (alone: +9 MB; after 60 suites: +30 MB with heap+external falling), so it gets a wider bound.
+    expect(heapAfter - heapBefore).toBeLessThan(20);
+    expect(rssAfter - rssBefore).toBeLessThan(50);
   });
 });
 
