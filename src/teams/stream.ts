@@ -28,6 +28,13 @@ export interface TeamsStreamOptions {
   /** Group chats and channels: how often to re-send the typing indicator. */
   typingIntervalMs?: number;
   feedback?: boolean;
+  /**
+   * How long the first informative update waits before it is sent (default 0; the bot uses 300 ms,
+   * turn-io.ts). Text that arrives
+   * within the hold goes out first and the informative update is skipped, so a quick answer is not stuck
+   * behind it and the 1 request/s gap (issue 15).
+   */
+  informativeHoldMs?: number;
 }
 
 type State = 'open' | 'fallback' | 'cancelled' | 'done';
@@ -59,6 +66,9 @@ export class TeamsAnswerStream implements AnswerStream {
   private lastSendAt = -Infinity;
   private inFlight: Promise<void> | undefined;
   private timer: NodeJS.Timeout | undefined;
+  private timerDue = Infinity;
+  /** When the first informative update may go out (set by the first `informative` call). */
+  private informativeDue: number | undefined;
   private typingTimer: NodeJS.Timeout | undefined;
   private fellBack = false;
   private sizeCapped = false;
@@ -83,6 +93,7 @@ export class TeamsAnswerStream implements AnswerStream {
     if (this.state === 'fallback') this.startTyping();
     if (this.state !== 'open' || this.textStarted) return;
     this.informativeText = text;
+    this.informativeDue ??= this.clock() + (this.o.informativeHoldMs ?? 0);
     this.schedule();
   }
 
@@ -150,17 +161,27 @@ export class TeamsAnswerStream implements AnswerStream {
   private async settle(): Promise<void> {
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
+    this.timerDue = Infinity;
     this.stopTyping();
     if (this.inFlight) await this.inFlight;
   }
 
   private schedule(): void {
-    if (this.state !== 'open' || this.inFlight || this.timer || this.sizeCapped) return;
-    const wait = Math.max(0, this.lastSendAt + this.minGapMs - this.clock());
+    if (this.state !== 'open' || this.inFlight || this.sizeCapped) return;
+    const now = this.clock();
+    let due = Math.max(now, this.lastSendAt + this.minGapMs);
+    // Nothing sent yet and no text: the informative update is held (text arriving meanwhile replaces it).
+    if (this.sequence === 0 && !this.textStarted) due = Math.max(due, this.informativeDue ?? now);
+    if (this.timer) {
+      if (this.timerDue <= due) return;
+      clearTimeout(this.timer);
+    }
+    this.timerDue = due;
     this.timer = setTimeout(() => {
       this.timer = undefined;
+      this.timerDue = Infinity;
       this.flush();
-    }, wait);
+    }, due - now);
     this.timer.unref?.();
   }
 
