@@ -17,7 +17,7 @@
  * Env: BENCH_SMOKE=1 (seconds, for the smoke test), BENCH_OUT (JSON path), BENCH_CPU_PROF=1 (bot runs with
  * --cpu-prof; top self-time functions are summarised), BENCH_MEMORY_CONVERSATIONS (per run, default 7000),
  * BENCH_MEMORY_RUNS (3), BENCH_THROUGHPUT_SECONDS (10), BENCH_IDLE_MS (10000), BENCH_BOT_ENV (extra bot env,
- * `K=V,K=V`).
+ * `K=V,K=V`), BENCH_BOT_NODE_ARGS (extra node flags for the bot, e.g. `--heapsnapshot-signal=SIGUSR2`).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync, openSync } from 'node:fs';
@@ -130,7 +130,11 @@ async function main(): Promise<void> {
   const logFd = openSync(path.join(RESULTS, 'bot.log'), 'w');
   const bot = spawn(
     process.execPath,
-    [...(CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : []), path.join(ROOT, 'dist/src/index.js')],
+    [
+      ...(CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : []),
+      ...(process.env['BENCH_BOT_NODE_ARGS'] ?? '').split(' ').filter(Boolean),
+      path.join(ROOT, 'dist/src/index.js'),
+    ],
     {
       env: {
         PATH: process.env['PATH'] ?? '',
