@@ -4,19 +4,23 @@ import {
   type BotFrameworkAuthentication,
   type ClaimsIdentity,
   type ConnectorClient,
+  type UserTokenClient,
 } from 'botframework-connector';
 
 /**
  * One Bot Connector client per (bot app id, service URL, audience), reused across turns (issue 15).
  *
  * botbuilder's CloudAdapter builds a new ConnectorFactory, credentials object and ConnectorClient (with its
- * @azure/core-client pipeline) for every proactive turn, and every relay turn is proactive
- * (`continueConversationAsync`). Reusing them is safe:
+ * @azure/core-client pipeline), and a UserTokenClient with credentials and a pipeline of its own, for every
+ * inbound request and every proactive turn, and every relay turn is proactive (`continueConversationAsync`).
+ * Reusing them is safe:
  * - auth: the client keeps its credentials object, which fetches and refreshes its own Bot Connector token
  *   (AppCredentials caches the token until shortly before expiry); one pooled per app id and audience, exactly
  *   what the factory would have built again;
- * - the outbound allow-list is checked by the caller before every continuation (transport.ts), and a client is
- *   only ever created for a service URL that passed it;
+ * - the outbound allow-list is checked before every continuation (transport.ts) and before an inbound request
+ *   is authenticated (server.ts); a client is only ever created, after authentication, for a URL that passed;
+ * - the inbound factory botbuilder builds in `authenticateRequest` is the very one `createConnectorFactory`
+ *   builds for the same claims (parameterizedBotFrameworkAuthentication.js), so it is swapped for the pooled one;
  * - a client holds no per-turn state; `disablePipelineRetries` (connector-retry.ts) is idempotent.
  * A failed creation is not kept. Bounded: least recently used clients beyond `maxClients` are dropped.
  */
@@ -60,18 +64,49 @@ function appIdOf(claims: ClaimsIdentity): string {
   );
 }
 
-/** Makes `auth.createConnectorFactory` hand out pooled factories (one per app id, at most `maxApps`). */
-export function poolConnectorClients(auth: BotFrameworkAuthentication, maxClients = 64, maxApps = 8): void {
-  const make = auth.createConnectorFactory.bind(auth);
-  const factories = new Map<string, PooledConnectorFactory>();
-  auth.createConnectorFactory = (claims: ClaimsIdentity): ConnectorFactory => {
+/** A value per app id, at most `maxApps` of them (the bot has one; the bound is defence in depth). */
+function perApp<T>(maxApps: number, make: (claims: ClaimsIdentity) => T): (claims: ClaimsIdentity) => T {
+  const byApp = new Map<string, T>();
+  return (claims) => {
     const appId = appIdOf(claims);
-    let f = factories.get(appId);
-    if (!f) {
-      if (factories.size >= maxApps) factories.clear();
-      f = new PooledConnectorFactory(make(claims), maxClients);
-      factories.set(appId, f);
+    let v = byApp.get(appId);
+    if (v === undefined) {
+      if (byApp.size >= maxApps) byApp.clear();
+      v = make(claims);
+      byApp.set(appId, v);
     }
-    return f;
+    return v;
+  };
+}
+
+/**
+ * Makes `auth` hand out pooled connector factories (one per app id, at most `maxApps`, each with at most
+ * `maxClients` clients) to proactive and inbound turns, and one UserTokenClient per app id.
+ */
+export function poolConnectorClients(auth: BotFrameworkAuthentication, maxClients = 64, maxApps = 8): void {
+  const makeFactory = auth.createConnectorFactory.bind(auth);
+  const makeUserTokenClient = auth.createUserTokenClient.bind(auth);
+  const authenticate = auth.authenticateRequest.bind(auth);
+  auth.createConnectorFactory = perApp(
+    maxApps,
+    (claims): ConnectorFactory => new PooledConnectorFactory(makeFactory(claims), maxClients),
+  );
+  const tokenClient = perApp(maxApps, (claims) => {
+    const created: { p?: Promise<UserTokenClient> } = {};
+    return (): Promise<UserTokenClient> => {
+      const p = created.p ?? makeUserTokenClient(claims);
+      if (created.p === undefined) {
+        created.p = p;
+        p.catch(() => {
+          if (created.p === p) delete created.p;
+        });
+      }
+      return p;
+    };
+  });
+  auth.createUserTokenClient = (claims) => tokenClient(claims)();
+  auth.authenticateRequest = async (activity, authHeader) => {
+    const result = await authenticate(activity, authHeader);
+    return { ...result, connectorFactory: auth.createConnectorFactory(result.claimsIdentity) };
   };
 }

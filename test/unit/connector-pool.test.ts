@@ -54,6 +54,20 @@ describe('poolConnectorClients', () => {
     expect(credentials.requests.filter((r) => r.appId === other)).toHaveLength(2);
   });
 
+  it('inbound requests get the pooled factory, and one UserTokenClient serves every turn', async () => {
+    const auth = new ConfigurationBotFrameworkAuthentication({}); // development: inbound auth off
+    poolConnectorClients(auth);
+    const activity = { type: 'message', channelId: 'msteams', serviceUrl: connector.url };
+    const r1 = await auth.authenticateRequest(activity, '');
+    const r2 = await auth.authenticateRequest(activity, '');
+    expect(r1.connectorFactory).toBe(auth.createConnectorFactory(r1.claimsIdentity));
+    const c1 = await r1.connectorFactory?.create(connector.url, r1.audience);
+    expect(c1).toBeDefined();
+    expect(await r2.connectorFactory?.create(connector.url, r2.audience)).toBe(c1);
+    const u1 = await auth.createUserTokenClient(r1.claimsIdentity);
+    expect(await auth.createUserTokenClient(r2.claimsIdentity)).toBe(u1);
+  });
+
   it('is bounded: the least recently used client beyond the limit is rebuilt', async () => {
     const { auth, credentials } = pooled(() => Promise.resolve('t'), 2);
     const f = auth.createConnectorFactory(claims(APP_ID));
