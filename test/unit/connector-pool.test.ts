@@ -1,4 +1,4 @@
-import { ConfigurationBotFrameworkAuthentication } from 'botbuilder';
+import { ConfigurationBotFrameworkAuthentication, type Activity } from 'botbuilder';
 import { AuthenticationConstants, ClaimsIdentity, type ConnectorClient } from 'botframework-connector';
 import { poolConnectorClients } from '../../src/teams/connector-pool';
 import { startFakeBotConnector, type FakeBotConnector } from '../support/fakes/fake-bot-connector';
@@ -57,7 +57,7 @@ describe('poolConnectorClients', () => {
   it('inbound requests get the pooled factory, and one UserTokenClient serves every turn', async () => {
     const auth = new ConfigurationBotFrameworkAuthentication({}); // development: inbound auth off
     poolConnectorClients(auth);
-    const activity = { type: 'message', channelId: 'msteams', serviceUrl: connector.url };
+    const activity = { type: 'message', channelId: 'msteams', serviceUrl: connector.url } as Activity;
     const r1 = await auth.authenticateRequest(activity, '');
     const r2 = await auth.authenticateRequest(activity, '');
     expect(r1.connectorFactory).toBe(auth.createConnectorFactory(r1.claimsIdentity));
