@@ -198,7 +198,9 @@ async function main(): Promise<void> {
     name,
     turns,
     concurrency,
-    newConversationPerTurn: false,
+    // A new conversation per turn: one conversation answering every ~0.5 s would exceed Teams' per-thread
+    // limits (7 sends per 2 s) and measure the send pacer's waits, not the relay; users pause between turns.
+    newConversationPerTurn: true,
     agent: { firstMs, deltas: 20, gapMs: 25 },
     deadlineMs: 120_000,
   });
