@@ -16,7 +16,7 @@
  *
  * Env: BENCH_SMOKE=1 (seconds, for the smoke test), BENCH_OUT (JSON path), BENCH_CPU_PROF=1 (bot runs with
  * --cpu-prof; top self-time functions are summarised), BENCH_MEMORY_CONVERSATIONS (per run, default 7000),
- * BENCH_MEMORY_RUNS (3), BENCH_THROUGHPUT_SECONDS (10), BENCH_IDLE_MS (30000), BENCH_BOT_ENV (extra bot env,
+ * BENCH_MEMORY_RUNS (3), BENCH_THROUGHPUT_SECONDS (10), BENCH_IDLE_MS (60000: V8 returns memory ~45 s after the load stops), BENCH_BOT_ENV (extra bot env,
  * `K=V,K=V`), BENCH_BOT_NODE_ARGS (extra node flags for the bot, e.g. `--heapsnapshot-signal=SIGUSR2`).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -36,7 +36,7 @@ const num = (k: string, full: number, smoke: number): number => {
 const MEMORY_CONVERSATIONS = num('BENCH_MEMORY_CONVERSATIONS', 7000, 40);
 const MEMORY_RUNS = num('BENCH_MEMORY_RUNS', 3, 2);
 const THROUGHPUT_MS = num('BENCH_THROUGHPUT_SECONDS', 10, 1.5) * 1000;
-const IDLE_MS = num('BENCH_IDLE_MS', 30_000, 500);
+const IDLE_MS = num('BENCH_IDLE_MS', 60_000, 500);
 const LATENCY_TURNS = num('BENCH_LATENCY_TURNS', 40, 4);
 const CPU_PROF = process.env['BENCH_CPU_PROF'] === '1';
 const ROOT = path.join(__dirname, '..', '..');
@@ -246,7 +246,7 @@ async function main(): Promise<void> {
       `memory run ${run}: ${r.turns} turns at ${r.turnsPerSecond}/s, ${conversations} conversations so far, RSS ${memoryRuns[memoryRuns.length - 1]?.rssMiB} MiB`,
     );
   }
-  // RSS while idle, every 5 s: V8 gives memory back only after a few seconds without allocation.
+  // RSS while idle, every 5 s: V8 gives memory back only some 45 s after allocation stops.
   const idleCurve: Array<{ s: number; rssMiB: number }> = [];
   for (let t = 0; t < IDLE_MS;) {
     const step = Math.min(5000, IDLE_MS - t);
