@@ -1,18 +1,11 @@
 import { BotError } from '../errors';
 import type { Logger } from '../observability/logger';
+import { envelopeOf, textDeltaOf } from './hot-path';
 import { parseItem, TOOL_USER_ERROR, toCitation, toolStatus } from './items';
 import { baseFrom, buildOutcome, conversationIdOf, logUnusableItem } from './outcome';
 import type { AgentEvent, ConsentRequest, ToolCall, TurnOutcome } from './types';
-import {
-  AnnotationAdded,
-  ConsentEvent,
-  ErrorEvent,
-  EventEnvelope,
-  ItemRef,
-  TextDelta,
-  WithItem,
-  WithResponse,
-} from './wire-schemas';
+import type { EventEnvelope } from './wire-schemas';
+import { AnnotationAdded, ConsentEvent, ErrorEvent, ItemRef, WithItem, WithResponse } from './wire-schemas';
 
 /**
  * Parser from raw Responses stream events (foundry-protocol.md §3) to the domain events of `types.ts`.
@@ -133,17 +126,17 @@ function onItem(state: TurnState, ev: EventEnvelope, log: Logger): AgentEvent[] 
  * non-message item (e.g. reasoning) is dropped.
  */
 function onTextDelta(state: TurnState, ev: EventEnvelope, log: Logger): AgentEvent[] {
-  const r = TextDelta.safeParse(ev);
-  if (!r.success) return malformedEvent(ev, log);
-  const itemType = state.items.get(r.data.item_id)?.type;
+  const d = textDeltaOf(ev);
+  if (d === undefined) return malformedEvent(ev, log);
+  const itemType = state.items.get(d.item_id)?.type;
   if (itemType !== undefined && itemType !== 'message') {
     log.debug('foundry.delta.non_message', { itemType });
     return [];
   }
-  if (r.data.delta.length === 0) return [];
-  state.deltas.set(r.data.item_id, (state.deltas.get(r.data.item_id) ?? '') + r.data.delta);
-  state.partialTextLength += r.data.delta.length;
-  return [{ type: 'text.delta', itemId: r.data.item_id, text: r.data.delta }];
+  if (d.delta.length === 0) return [];
+  state.deltas.set(d.item_id, (state.deltas.get(d.item_id) ?? '') + d.delta);
+  state.partialTextLength += d.delta.length;
+  return [{ type: 'text.delta', itemId: d.item_id, text: d.delta }];
 }
 
 function onAnnotation(_state: TurnState, ev: EventEnvelope, log: Logger): AgentEvent[] {
@@ -278,12 +271,11 @@ const HANDLERS: ReadonlyMap<string, EventHandler> = new Map<string, EventHandler
 export async function* toAgentEvents(raw: AsyncIterable<unknown>, log: Logger): AsyncGenerator<AgentEvent> {
   const state = new TurnState();
   for await (const rawEvent of raw) {
-    const env = EventEnvelope.safeParse(rawEvent);
-    if (!env.success) {
+    const ev = envelopeOf(rawEvent);
+    if (ev === undefined) {
       log.debug('foundry.event.malformed');
       continue;
     }
-    const ev = env.data;
     if (ev.sequence_number !== undefined) state.lastSequence = ev.sequence_number;
     const handle = HANDLERS.get(ev.type) ?? onOther;
     for (const out of handle(state, ev, log)) yield out;

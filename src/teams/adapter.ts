@@ -5,6 +5,7 @@ import type { Config } from '../config/config';
 import { isBotError, userMessageFor } from '../errors';
 import { newCorrelationId, type Logger } from '../observability/logger';
 import type { Telemetry } from '../observability/telemetry';
+import { poolConnectorClients } from './connector-pool';
 import { preserveEntityFields } from './entity-patch';
 import { sendInvokeResponse } from './invoke-response';
 
@@ -44,9 +45,17 @@ export function createAdapter(o: AdapterOptions): TeamsAdapter {
       CallerId: CallerIdConstants.PublicAzureChannel,
     });
   }
-  const adapter = new TeamsAdapter(auth, o.credentialsFactory);
+  const adapter = new PooledTeamsAdapter(auth, o.credentialsFactory);
   adapter.onTurnError = turnErrorHandler(o.log);
   return adapter;
+}
+
+/** TeamsAdapter whose proactive turns reuse Bot Connector clients (connector-pool.ts, issue 15). */
+class PooledTeamsAdapter extends TeamsAdapter {
+  constructor(auth: Record<string, string>, credentialsFactory: ServiceClientCredentialsFactory | undefined) {
+    super(auth, credentialsFactory);
+    poolConnectorClients(this.botFrameworkAuthentication);
+  }
 }
 
 /**

@@ -2,12 +2,22 @@
  * Paces sends per conversation under Teams' per-bot-per-thread limits (msteams-docs rate-limit.md: 7 per 1 s,
  * 8 per 2 s, 60 per 30 s; reliability-plan §2.5, RES-08) with sliding windows set one below each limit.
  * A fixed token bucket (one send per 500 ms) would be simpler but caps every conversation at about one answer
- * per second, since an answer costs a typing indicator plus a message (measured with `npm run bench`).
+ * per second, since an answer costs a typing indicator plus a message (measured with `npm run bench:reliability`).
  * Best-effort sends (typing indicators) are skipped rather than delayed when a window is full.
- * One instance per bot, not per turn; memory is bounded.
+ * One instance per bot, not per turn. Memory is bounded by the conversations that sent within the longest
+ * window: entries are kept in last-use order and idle ones are dropped from the front as new conversations
+ * arrive (amortised O(1) per send; issue 15), plus a hard cap.
  */
+interface Entry {
+  times: number[];
+  chain: Promise<void>;
+  /** Last time a send to this conversation was asked for (sends that wait in `take` count as recent). */
+  touched: number;
+}
+
 export class SendPacer {
-  private readonly sent = new Map<string, { times: number[]; chain: Promise<void> }>();
+  private readonly sent = new Map<string, Entry>();
+  private readonly horizonMs: number;
 
   constructor(
     private readonly windows: readonly { ms: number; max: number }[] = [
@@ -16,7 +26,10 @@ export class SendPacer {
       { ms: 30_000, max: 55 },
     ],
     private readonly clock: () => number = Date.now,
-  ) {}
+    private readonly maxEntries = 20_000,
+  ) {
+    this.horizonMs = Math.max(...windows.map((w) => w.ms));
+  }
 
   /**
    * How long to wait from `now` until one more send fits every window (0 = now), keeping `reserve` slots of
@@ -36,23 +49,38 @@ export class SendPacer {
     return wait;
   }
 
-  private entry(conversationId: string): { times: number[]; chain: Promise<void> } {
+  private entry(conversationId: string): Entry {
     let e = this.sent.get(conversationId);
-    if (!e) {
-      e = { times: [], chain: Promise.resolve() };
-      this.sent.set(conversationId, e);
-      if (this.sent.size > 5000) {
-        // Bounded: forget conversations with nothing in the longest window.
-        const horizon = this.clock() - Math.max(...this.windows.map((w) => w.ms));
-        for (const [k, v] of this.sent) if ((v.times[v.times.length - 1] ?? 0) < horizon) this.sent.delete(k);
-      }
+    if (e) {
+      // Keep the map in last-use order, so idle conversations gather at the front.
+      this.sent.delete(conversationId);
+    } else {
+      this.evictIdle();
+      e = { times: [], chain: Promise.resolve(), touched: 0 };
     }
+    e.touched = this.clock();
+    this.sent.set(conversationId, e);
     return e;
+  }
+
+  /** Drops conversations with nothing in the longest window from the front; the cap drops the oldest. */
+  private evictIdle(): void {
+    const horizon = this.clock() - this.horizonMs;
+    for (const [k, v] of this.sent) {
+      const last = Math.max(v.touched, v.times[v.times.length - 1] ?? -Infinity);
+      if (last >= horizon && this.sent.size < this.maxEntries) return;
+      this.sent.delete(k);
+    }
+  }
+
+  /** Conversations currently remembered (tests, benchmark). */
+  get size(): number {
+    return this.sent.size;
   }
 
   private record(e: { times: number[] }, now: number): void {
     e.times.push(now);
-    const horizon = now - Math.max(...this.windows.map((w) => w.ms));
+    const horizon = now - this.horizonMs;
     while ((e.times[0] ?? Infinity) <= horizon) e.times.shift();
   }
 

@@ -40,6 +40,13 @@ export interface TeamsStreamOptions {
   /** Group chats and channels: how often to re-send the typing indicator. */
   typingIntervalMs?: number;
   feedback?: boolean;
+  /**
+   * How long the first informative update waits before it is sent (default 0; the bot uses 300 ms,
+   * turn-io.ts). Text that arrives
+   * within the hold goes out first and the informative update is skipped, so a quick answer is not stuck
+   * behind it and the 1 request/s gap (issue 15).
+   */
+  informativeHoldMs?: number;
 }
 
 /**
@@ -97,6 +104,9 @@ export class TeamsAnswerStream implements AnswerStream {
   private inFlight: Promise<void> | undefined;
   private timer: NodeJS.Timeout | undefined;
   private deadlineTimer: NodeJS.Timeout | undefined;
+  private timerDue = Infinity;
+  /** When the first informative update may go out (set by the first `informative` call). */
+  private informativeDue: number | undefined;
   private typingTimer: NodeJS.Timeout | undefined;
   private fellBack = false;
   private timedOut = false;
@@ -124,6 +134,7 @@ export class TeamsAnswerStream implements AnswerStream {
     if (this.state === 'fallback' || this.state === 'closed') this.startTyping();
     if (this.state !== 'open' || this.textStarted) return;
     this.informativeText = text;
+    this.informativeDue ??= this.clock() + (this.o.informativeHoldMs ?? 0);
     this.schedule();
   }
 
@@ -259,18 +270,30 @@ export class TeamsAnswerStream implements AnswerStream {
     if (this.deadlineTimer) clearTimeout(this.deadlineTimer);
     this.timer = undefined;
     this.deadlineTimer = undefined;
+    this.timerDue = Infinity;
     this.stopTyping();
     while (this.inFlight) await this.inFlight;
   }
 
   private schedule(): void {
-    if (this.state !== 'open' || this.inFlight || this.timer) return;
+    if (this.state !== 'open' || this.inFlight) return;
     if (this.paused && !this.deadlinePassed) return;
-    const wait = this.deadlinePassed ? 0 : Math.max(0, this.lastSendAt + this.minGapMs - this.clock());
+    const now = this.clock();
+    // Past the soft deadline: close at once. Otherwise Teams' 1 request/s, and the first informative update
+    // is held briefly (informativeHoldMs) so text arriving meanwhile goes out instead.
+    let due = this.deadlinePassed ? now : Math.max(now, this.lastSendAt + this.minGapMs);
+    if (!this.deadlinePassed && this.sequence === 0 && !this.textStarted)
+      due = Math.max(due, this.informativeDue ?? now);
+    if (this.timer) {
+      if (this.timerDue <= due) return;
+      clearTimeout(this.timer);
+    }
+    this.timerDue = due;
     this.timer = setTimeout(() => {
       this.timer = undefined;
+      this.timerDue = Infinity;
       this.flush();
-    }, wait);
+    }, due - now);
     this.timer.unref?.();
   }
 

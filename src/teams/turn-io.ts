@@ -27,6 +27,12 @@ export interface IoOptions {
   telemetry?: Telemetry | undefined;
 }
 
+/**
+ * The first informative update ("Asking the agent…") waits this long; an agent that answers sooner streams its
+ * text at once instead of queueing it behind the update and Teams' 1 request/s (issue 15).
+ */
+const INFORMATIVE_HOLD_MS = 300;
+
 /** ConversationIO over a botbuilder TurnContext (live or proactive). */
 export class TurnContextIO implements ConversationIO {
   readonly conversation: ConversationInfo;
@@ -62,6 +68,7 @@ export class TurnContextIO implements ConversationIO {
       update: (id, a) => this.replace(id, a),
       streaming: this.o.streaming && this.conversation.scope === 'personal',
       log: this.o.log.child('stream'),
+      informativeHoldMs: INFORMATIVE_HOLD_MS,
     });
   }
 

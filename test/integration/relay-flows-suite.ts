@@ -111,7 +111,8 @@ export function defineRelayFlows(threading: Threading): void {
         expect(f).toHaveLength(1);
         expect(textOf(f[0] as RecordedRequest)).toContain('The end.');
         if (scope === 'personal') {
-          expect(streaming[0]?.kind).toBe('informative');
+          // The informative update is held 300 ms and skipped when text comes first (issue 15).
+          expect(['informative', 'streaming']).toContain(streaming[0]?.kind);
           expect(streaming.filter((r) => r.kind === 'streaming').length).toBeGreaterThanOrEqual(1);
           expect(streaming.at(-1)?.kind).toBe('final');
         } else {
