@@ -1,4 +1,4 @@
-// Strictness follows conventions.md C15: type-checked rules as errors, no warnings-only mode.
+// Strictness follows docs/conventions.md C15: type-checked rules as errors, no warnings-only mode.
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
@@ -34,7 +34,7 @@ export default tseslint.config(
     },
   },
   {
-    // The core must stay SDK-free (design.md): botbuilder / teams-ai live only in src/teams and src/http.
+    // The core must stay SDK-free (docs/architecture.md): botbuilder / teams-ai live only in src/teams and src/http.
     files: [
       'src/relay/**/*.ts',
       'src/foundry/**/*.ts',
@@ -49,7 +49,7 @@ export default tseslint.config(
           patterns: [
             {
               group: ['botbuilder', 'botbuilder-*', 'botframework-*', '@microsoft/teams-ai'],
-              message: 'the core must not import the Teams SDKs (design.md)',
+              message: 'the core must not import the Teams SDKs (docs/architecture.md)',
             },
             { group: ['**/emulator/**'], message: 'src/ never imports the emulator' },
           ],

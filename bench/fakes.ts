@@ -2,7 +2,7 @@
  * The benchmark's fakes, run in the load generator's process (never in the bot's), on 127.0.0.1 only:
  *
  * - a fake Foundry: `POST …/openai/v1/responses` answers a text turn as SSE (the events of
- *   foundry-protocol §6.1); the agent's behaviour comes from directives in the user's text
+ *   docs/foundry-wire.md §6.1); the agent's behaviour comes from directives in the user's text
  *   (`t=<turn id> first=<ms> deltas=<n> gap=<ms>`), so one bot serves every scenario. It records when it
  *   wrote the first delta and the terminal event of each turn. It also answers App Service managed-identity
  *   token requests (`GET /msi/token`, api-version 2019-08-01), so the bot's real credential runs.

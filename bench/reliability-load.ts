@@ -1,5 +1,5 @@
 /**
- * Benchmark (reliability-plan LOAD-01 / LOAD-02): `npm run bench`.
+ * Benchmark (docs/reliability.md LOAD-01 / LOAD-02): `npm run bench`.
  *
  * 50 concurrent 1:1 conversations × 10 messages each, against the real bot (in this process), the Foundry
  * emulator (a child process, every response held 200 ms before its first event) and a fake Bot Connector.

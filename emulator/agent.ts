@@ -17,7 +17,7 @@ import type {
 import { ids } from './wire';
 
 /**
- * The scripted turn engine (foundry-protocol.md §8.4): given the matched rule, the caller's consent state
+ * The scripted turn engine (docs/foundry-wire.md §8.4): given the matched rule, the caller's consent state
  * and any approval answers, it plans the output items of one response; `eventsFor` turns each planned item
  * into its stream events in the order of §3.3 / §6.1.
  */

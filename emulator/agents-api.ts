@@ -23,7 +23,7 @@ const ToolNames = z.union([
   z.array(z.string().min(1)),
   z.object({ tool_names: z.array(z.string().min(1)).optional(), read_only: z.boolean().optional() }).strict(),
 ]);
-/** `"always"` | `"never"` | the filter object, in the typed and the docs' shorthand form (foundry-protocol.md §6.4). */
+/** `"always"` | `"never"` | the filter object, in the typed and the docs' shorthand form (docs/foundry-wire.md §6.4). */
 const RequireApproval = z.union([
   z.enum(['always', 'never']),
   z.object({ always: ToolNames.optional(), never: ToolNames.optional() }).strict(),

@@ -1,5 +1,5 @@
 /**
- * The consent pages a user opens from an `oauth_consent_request` link (foundry-protocol.md §6.2 step 2):
+ * The consent pages a user opens from an `oauth_consent_request` link (docs/foundry-wire.md §6.2 step 2):
  * a sign-in page with real Allow / Decline buttons (ids `allow` and `decline`, in a POST form), and the
  * "You can close this window" page the provider shows afterwards.
  */

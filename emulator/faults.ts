@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { PartialSettingsSchema } from './settings';
 
 /**
- * Fault injection (foundry-protocol.md §8.5). A fault comes from a scenario rule (`faults` on the rule:
+ * Fault injection (docs/foundry-wire.md §8.5). A fault comes from a scenario rule (`faults` on the rule:
  * applies each time the rule matches, or only the first `count` times) or from `POST /__emulator/faults`
  * (applies to the next `count` matching requests, default 1).
  *

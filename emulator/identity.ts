@@ -1,7 +1,7 @@
 import { createHash, generateKeyPairSync, randomUUID, sign, verify, type KeyObject } from 'node:crypto';
 
 /**
- * The emulator's stand-in for Entra ID (foundry-protocol.md §1.3): it signs RS256 access tokens with a key
+ * The emulator's stand-in for Entra ID (docs/foundry-wire.md §1.3): it signs RS256 access tokens with a key
  * pair made at start, publishes the key as JWKS with an OpenID configuration, verifies bearer tokens on the
  * Foundry routes, and answers managed-identity token requests in the App Service 2019-08-01 format that
  * @azure/identity's ManagedIdentityCredential uses when IDENTITY_ENDPOINT and IDENTITY_HEADER are set.

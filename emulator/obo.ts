@@ -5,7 +5,7 @@ import { timingSafeEqual } from 'node:crypto';
 import { FOUNDRY_AUDIENCE, type TokenAuthority } from './identity';
 
 /**
- * The emulator's Entra on-behalf-of (OBO) token endpoint (foundry-protocol.md §1.3; design.md "Identity").
+ * The emulator's Entra on-behalf-of (OBO) token endpoint (docs/foundry-wire.md §1.3; docs/architecture.md "Identity").
  *
  * `POST /{tenant}/oauth2/v2.0/token` with `grant_type=urn:ietf:params:oauth:grant-type:jwt-bearer`,
  * `requested_token_use=on_behalf_of`, `assertion=<the user's Teams SSO token>`, `scope=https://ai.azure.com/.default`
@@ -129,7 +129,7 @@ export function handleOboTokenRequest(
     return oauthError(400, 'invalid_grant', 'AADSTS50013: Assertion lacks oid or tid.');
   }
   if (tid !== authority.tenantId) {
-    // The SSO app is single-tenant in the project tenant (foundry-protocol.md §1.3: no cross-tenant exchange).
+    // The SSO app is single-tenant in the project tenant (docs/foundry-wire.md §1.3: no cross-tenant exchange).
     return oauthError(
       400,
       'invalid_grant',

@@ -23,7 +23,7 @@ import type { ConversationItem, EventBody, HttpError, MessageItem, ResponseObjec
 import { ids, nowSec, tokens } from './wire';
 
 /**
- * The Foundry data-plane routes under `/api/projects/{project}/openai/v1` (foundry-protocol.md §1.2, §8):
+ * The Foundry data-plane routes under `/api/projects/{project}/openai/v1` (docs/foundry-wire.md §1.2, §8):
  * responses (JSON and SSE), conversations, bearer-token checks, the §7.2 / §8.2 validation errors, and the
  * per-request turn run with fault injection.
  */

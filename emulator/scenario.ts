@@ -5,7 +5,7 @@ import { FaultSchema } from './faults';
 import { PartialSettingsSchema } from './settings';
 
 /**
- * The scripted-agent scenario (foundry-protocol.md §8.3), validated with zod. A scenario names agents; each
+ * The scripted-agent scenario (docs/foundry-wire.md §8.3), validated with zod. A scenario names agents; each
  * agent has MCP servers (with tools and an approval policy) and ordered rules matched against the latest
  * user text. See emulator/README.md for the format and emulator/scenarios/default.json for an example.
  */

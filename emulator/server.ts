@@ -29,7 +29,7 @@ import { DEFAULT_SETTINGS, mergeSettings, PartialSettingsSchema } from './settin
 import { EmulatorState } from './state';
 
 /**
- * The local Foundry Agent Service emulator (foundry-protocol.md §8): HTTP routing, the test control plane,
+ * The local Foundry Agent Service emulator (docs/foundry-wire.md §8): HTTP routing, the test control plane,
  * consent pages, the identity endpoints, and lifecycle. The data-plane logic is in responses-api.ts, the
  * scripted agent in agent.ts.
  */

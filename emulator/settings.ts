@@ -1,7 +1,7 @@
 import { z } from 'zod';
 
 /**
- * Behaviour switches, mostly the alternatives of foundry-protocol.md §11 that the client must survive.
+ * Behaviour switches, mostly the alternatives of docs/foundry-wire.md §11 that the client must survive.
  * They are layered: built-in defaults < scenario `settings` < EmulatorOptions < rule `settings` < an
  * `override` fault for the next N requests (faults.ts).
  */

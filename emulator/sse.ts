@@ -2,7 +2,7 @@ import type { ServerResponse } from 'node:http';
 import type { EventBody, StreamEvent } from './wire';
 
 /**
- * SSE framing (foundry-protocol.md §3.1): `event: <type>` + `data: <json>` + blank line, `sequence_number`
+ * SSE framing (docs/foundry-wire.md §3.1): `event: <type>` + `data: <json>` + blank line, `sequence_number`
  * from 0 and strictly increasing per response, no `[DONE]` unless asked.
  *
  * A response's events go into a `ResponseRun`, decoupled from the HTTP connection: the run keeps going when

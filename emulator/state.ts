@@ -5,7 +5,7 @@ import type { ConversationItem, ResponseObject } from './wire';
 import { ids } from './wire';
 
 /**
- * All mutable state of one emulator instance (foundry-protocol.md §8.3). Nothing lives at module level, so
+ * All mutable state of one emulator instance (docs/foundry-wire.md §8.3). Nothing lives at module level, so
  * several emulators can run in one process.
  */
 

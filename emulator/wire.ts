@@ -1,7 +1,7 @@
 import { randomBytes, randomInt } from 'node:crypto';
 
 /**
- * Wire shapes the emulator writes (foundry-protocol.md §4, §5, §7.1) and the id formats of §8.1.
+ * Wire shapes the emulator writes (docs/foundry-wire.md §4, §5, §7.1) and the id formats of §8.1.
  * These are the emulator's own types: the bot's `src/` has its own view of the protocol and the two never
  * import each other.
  */

@@ -1,5 +1,5 @@
 /**
- * The one error family of the bot (conventions.md C4). Every third-party error is converted at its boundary
+ * The one error family of the bot (docs/conventions.md C4). Every third-party error is converted at its boundary
  * into a `BotError` with a stable `code`; code decides behaviour, never `message` substrings.
  * `message` is for operators and logs (it never holds tokens, links or user text); users see the
  * text of `userMessageFor(code)` instead.
@@ -68,7 +68,7 @@ export function isBotError(err: unknown, code?: BotErrorCode): err is BotError {
   return err instanceof BotError && (code === undefined || err.code === code);
 }
 
-/** Short, specific texts shown to users. One table, so wording stays consistent (conventions.md C4). */
+/** Short, specific texts shown to users. One table, so wording stays consistent (docs/conventions.md C4). */
 const USER_TEXT: Record<BotErrorCode, string> = {
   CONFIG_INVALID: 'The bot is misconfigured. Please tell your administrator.',
   AUTH_REJECTED: 'You are not permitted to use this agent.',

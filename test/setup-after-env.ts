@@ -1,4 +1,4 @@
-// conventions.md C13: every test must assert something observable.
+// docs/conventions.md C13: every test must assert something observable.
 beforeEach(() => {
   expect.hasAssertions();
 });

@@ -4,7 +4,7 @@ import type { Config } from './config';
 
 /**
  * Configuration of `npm run agent:create` (scripts/agent-create.ts), read here because src/config is the one
- * reader of process.env (conventions.md C8). It shares the bot's Foundry keys and their meaning
+ * reader of process.env (docs/conventions.md C8). It shares the bot's Foundry keys and their meaning
  * (FOUNDRY_PROJECT_ENDPOINT, FOUNDRY_AGENT_NAME, FOUNDRY_CREDENTIAL, AZURE_*), so the same env file or app
  * settings work for both; the bot-only rules (BOT_ID, storage) do not apply to a one-off admin script.
  * docs/agent-setup.md lists the keys.

@@ -2,15 +2,15 @@ import { z } from 'zod';
 import { BotError } from '../errors';
 
 /**
- * The one reader of process.env for the bot (conventions.md C8). `loadConfig` validates every key once at
+ * The one reader of process.env for the bot (docs/conventions.md C8). `loadConfig` validates every key once at
  * start-up and returns a frozen object. An invalid key stops start-up with a message that names the key and
  * the reason, never its value.
  */
 
 const OFFICIAL_OPENID_METADATA = 'https://login.botframework.com/v1/.well-known/openidconfiguration';
-/** Foundry consent hosts seen in the wild (foundry-protocol.md §4.6); subdomains of these are accepted. */
+/** Foundry consent hosts seen in the wild (docs/foundry-wire.md §4.6); subdomains of these are accepted. */
 export const DEFAULT_CONSENT_LINK_HOSTS = ['consent.azure-apihub.net', 'consent.azure-apim.net'] as const;
-/** Bot Framework / Teams service URL hosts replies may go to (reliability-plan §2.1 outbound SSRF). */
+/** Bot Framework / Teams service URL hosts replies may go to (docs/reliability.md §2.1 outbound SSRF). */
 export const DEFAULT_OUTBOUND_HOSTS = [
   'smba.trafficmanager.net',
   'botframework.com',

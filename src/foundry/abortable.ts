@@ -1,6 +1,6 @@
 /**
  * Abort and idle plumbing of the Foundry client: waits that fail fast when the caller aborts, and an
- * iterator wrapper with an idle watchdog (reliability-plan STR-02).
+ * iterator wrapper with an idle watchdog (docs/reliability.md STR-02).
  */
 
 /** Internal marker: the caller's signal fired while we were waiting on something that ignores it. */

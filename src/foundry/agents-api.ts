@@ -10,7 +10,7 @@ import { FOUNDRY_SCOPE } from './types';
  * and a doctor command can read an agent's tools with it.
  */
 
-/** `require_approval` of an MCP tool: a string, or per-tool filters (foundry-protocol.md §6.4). */
+/** `require_approval` of an MCP tool: a string, or per-tool filters (docs/foundry-wire.md §6.4). */
 type RequireApproval =
   'always' | 'never' | { always?: { tool_names?: string[] }; never?: { tool_names?: string[] } };
 

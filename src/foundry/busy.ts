@@ -20,7 +20,7 @@ interface BusyPolicy {
  *
  * Bounded by `retries`; each wait ends at once when `signal` aborts (the caller's turn, inside its thread
  * lease, owns the signal). A 409 is retried here only when the SDK's retries (which cover 409) are off for
- * the call, so the two loops never nest (conventions.md C11). After the last attempt the refusal is thrown
+ * the call, so the two loops never nest (docs/conventions.md C11). After the last attempt the refusal is thrown
  * as it came; the relay shows FOUNDRY_BUSY ("still working on your last message").
  */
 export async function withBusyRetry<T>(

@@ -10,10 +10,10 @@ import type { AgentEvent, FoundryClient, StreamOptions, TurnRequest } from './ty
 import { FOUNDRY_SCOPE } from './types';
 
 /**
- * The Foundry port implemented on ONE `openai` client (foundry-protocol.md §1.4) pointed at
+ * The Foundry port implemented on ONE `openai` client (docs/foundry-wire.md §1.4) pointed at
  * `${projectEndpoint}/openai/v1`.
  *
- * Retry policy lives in exactly one place (conventions.md C11): the SDK's own `maxRetries` / `timeout`,
+ * Retry policy lives in exactly one place (docs/conventions.md C11): the SDK's own `maxRetries` / `timeout`,
  * configured once here. It retries 408/409/429/≥500 and connection failures *before* a stream starts, honours
  * `retry-after-ms` / `Retry-After`, and backs off 0.5·2ⁿ s with jitter otherwise. Nothing after the first
  * byte of a stream is retried, by the SDK or by this module.
@@ -45,7 +45,7 @@ export interface FoundryClientOptions {
    */
   timeoutMs: number;
   /**
-   * Longest silence allowed between two SSE events once a stream has started (reliability-plan STR-02).
+   * Longest silence allowed between two SSE events once a stream has started (docs/reliability.md STR-02).
    * Expiry aborts the request and ends the iterator with `STREAM_INTERRUPTED` (`reason: 'idle_timeout'`),
    * handled like a cut stream (STR-01). Config default 120 s: an MCP tool call may run silently for up to
    * ~100 s between `response.mcp_call.in_progress` and its completion (foundry-wire.md §7.2).
@@ -277,7 +277,7 @@ function observe(p: TurnProgress, ev: AgentEvent, log: Logger, startedAt: number
       ...requestId,
     });
     if (o.error !== undefined && !KNOWN_FAILURE_CODES.has(o.error.code)) {
-      // Code only: the message may quote user text or tool output (conventions.md C12).
+      // Code only: the message may quote user text or tool output (docs/conventions.md C12).
       log.warn('foundry.error.unrecognised', {
         source: 'response.failed',
         code: o.error.code,

@@ -15,7 +15,7 @@ type AppCredentialKind = Config['foundry']['credential'];
 
 /**
  * A `TokenCredential` that never serialises what it holds: `JSON.stringify`, `util.inspect` and
- * `console.log` show only `{ name, kind }` (conventions.md C12, botbuilder's `toJSON()` guard), so a
+ * `console.log` show only `{ name, kind }` (docs/conventions.md C12, botbuilder's `toJSON()` guard), so a
  * client secret held by the wrapped credential cannot reach a log by accident.
  */
 class AppCredential implements TokenCredential {

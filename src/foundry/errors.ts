@@ -22,7 +22,7 @@ import type { Logger } from '../observability/logger';
 import type { TurnRequest } from './types';
 
 /**
- * The Foundry boundary of the error hierarchy (conventions.md C4): every failure of the `openai` SDK or of
+ * The Foundry boundary of the error hierarchy (docs/conventions.md C4): every failure of the `openai` SDK or of
  * `@azure/identity` becomes a `BotError` with a stable code here, and nowhere else.
  *
  * `details` carry only machine-readable facts — `status`, `requestId` (x-request-id), Foundry's error `code`
@@ -31,7 +31,7 @@ import type { TurnRequest } from './types';
  */
 
 /**
- * The documented 400 text for a turn sent while approval requests are still open (foundry-protocol.md §6.3,
+ * The documented 400 text for a turn sent while approval requests are still open (docs/foundry-wire.md §6.3,
  * §7.2). Foundry gives this case no error code, so this prefix is the one place a message is inspected.
  */
 const UNANSWERED_APPROVALS_PREFIX = 'The following MCP approval requests do not have an approval:';
@@ -248,7 +248,7 @@ export function fromOpenAIError(err: unknown): BotError {
   if (err instanceof BadRequestError) return fromBadRequest(err, details, tag);
   if (err.status === undefined) {
     // The SDK throws a status-less APIError for an `error` SSE event (or a data object with a top-level
-    // `error`) once the stream has started (foundry-protocol.md §3.1).
+    // `error`) once the stream has started (docs/foundry-wire.md §3.1).
     return new BotError('FOUNDRY_FAILED', `Foundry reported an error mid-stream (${tag})`, {
       cause: err,
       details,

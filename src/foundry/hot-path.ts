@@ -5,7 +5,7 @@ import type { EventEnvelope } from './wire-schemas';
  * text delta, the most frequent event by far. They check exactly what the zod schemas `EventEnvelope` and
  * `TextDelta` (wire-schemas.ts) check, field by field, but without zod's copy of every passthrough object, so
  * a long answer does not cost one or two object copies per delta. Whole items, snapshots and everything rarer
- * are still parsed with zod (conventions.md C6).
+ * are still parsed with zod (docs/conventions.md C6).
  */
 function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);

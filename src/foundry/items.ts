@@ -12,7 +12,7 @@ import {
 } from './wire-schemas';
 
 /**
- * The one place that turns a raw output item (foundry-protocol.md §4) into a typed domain item. Both the
+ * The one place that turns a raw output item (docs/foundry-wire.md §4) into a typed domain item. Both the
  * outcome builder and the stream parser dispatch on item type only through {@link parseItem}.
  */
 

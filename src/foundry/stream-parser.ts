@@ -8,9 +8,9 @@ import type { EventEnvelope } from './wire-schemas';
 import { AnnotationAdded, ConsentEvent, ErrorEvent, ItemRef, WithItem, WithResponse } from './wire-schemas';
 
 /**
- * Parser from raw Responses stream events (foundry-protocol.md §3) to the domain events of `types.ts`.
+ * Parser from raw Responses stream events (docs/foundry-wire.md §3) to the domain events of `types.ts`.
  *
- * Every payload is untrusted: events are parsed with zod at this edge (conventions.md C6), output items
+ * Every payload is untrusted: events are parsed with zod at this edge (docs/conventions.md C6), output items
  * through `parseItem`, and anything that does not fit — unknown event types, unknown item types, malformed
  * items — is skipped with a debug log, never fatal (§3.2 "Clients must ignore unknown event and item types").
  * Foundry-only shapes that the `openai` TS unions do not know (`oauth_consent_request`,

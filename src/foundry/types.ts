@@ -2,11 +2,11 @@ import type { TokenCredential } from '@azure/identity';
 
 /**
  * The domain view of a Foundry agent turn: what the relay needs, independent of the wire format
- * (foundry-protocol.md). The parser in `stream-parser.ts` turns raw SSE events into these; unknown event and item
+ * (docs/foundry-wire.md). The parser in `stream-parser.ts` turns raw SSE events into these; unknown event and item
  * types are skipped (logged at debug), never fatal.
  */
 
-/** A citation built from `output_text` annotations (foundry-protocol.md §4.1). */
+/** A citation built from `output_text` annotations (docs/foundry-wire.md §4.1). */
 export interface Citation {
   kind: 'url_citation' | 'file_citation' | 'container_file_citation' | 'file_path';
   /** url_citation only. */
@@ -96,7 +96,7 @@ interface AgentRef {
   version?: string;
 }
 
-/** How the Foundry thread is carried (foundry-protocol.md §1.6). Never both ids in one request. */
+/** How the Foundry thread is carried (docs/foundry-wire.md §1.6). Never both ids in one request. */
 export type Thread =
   | { mode: 'previous_response'; previousResponseId?: string }
   | { mode: 'conversation'; conversationId: string };

@@ -1,8 +1,8 @@
 import { z } from 'zod';
 
 /**
- * Zod schemas of the raw Responses stream events and output items (foundry-protocol.md §3, §4). Every
- * payload is untrusted and parsed at this edge (conventions.md C6). All schemas are passthrough: Foundry adds
+ * Zod schemas of the raw Responses stream events and output items (docs/foundry-wire.md §3, §4). Every
+ * payload is untrusted and parsed at this edge (docs/conventions.md C6). All schemas are passthrough: Foundry adds
  * fields such as created_by / agent_reference / response_id (§4.3), and unknown fields are never an error.
  */
 

@@ -2,7 +2,7 @@ import type { Request as BotRequest, Response as BotResponse, TurnContext } from
 
 /**
  * Runs one inbound activity through botbuilder's CloudAdapter and turns every outcome into an HTTP answer
- * the edge can send as is (reliability-plan §2.1, AUTH-01..06, LOG-03).
+ * the edge can send as is (docs/reliability.md §2.1, AUTH-01..06, LOG-03).
  *
  * botbuilder 4.23.3 answers 500 with `err.message` as the body for every authentication failure that is
  * not an `AuthenticationError` (alg none, HS256 with the public key, a bad signature, nbf in the future:

@@ -5,7 +5,7 @@ import { isWellFormedBearer, type EdgeResult } from './activity-edge';
 
 /**
  * The HTTP edge: `POST /api/messages`, `GET /healthz` (liveness), `GET /readyz` (readiness).
- * Bad input gets a 4xx and never reaches the bot logic (reliability-plan §2.1 pitfalls, FUZZ-01):
+ * Bad input gets a 4xx and never reaches the bot logic (docs/reliability.md §2.1 pitfalls, FUZZ-01):
  * - bodies over 256 KB → 413; non-JSON → 400; a body that is not an activity object → 400
  *   (botbuilder's CloudAdapter answers `{}` with a 500 because it validates outside its try);
  * - a `serviceUrl` outside the outbound allow-list → 400 before anything is processed, so a forged URL

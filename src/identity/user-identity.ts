@@ -20,7 +20,7 @@ import { SignInPages, tokenError } from './sign-in-pages';
 /**
  * Individual authentication (FOUNDRY_AUTH=user, docs/identity.md): Foundry is called as the Teams user, with a
  * token obtained on-behalf-of the user's Teams SSO token through @azure/identity's OnBehalfOfCredential, so
- * OAuth identity passthrough consents stay per user (foundry-protocol.md §1.3).
+ * OAuth identity passthrough consents stay per user (docs/foundry-wire.md §1.3).
  *
  * - The latest SSO token of each user (key: tenant + Entra object id) is kept **in memory only**: never in
  *   durable storage, never logged. After a restart the edge asks Teams for a new one (silent SSO).
@@ -105,7 +105,7 @@ function oauthErrorOf(err: unknown): string {
   return 'unknown';
 }
 
-/** A TokenCredential for one user that never serialises a token (conventions.md C12). */
+/** A TokenCredential for one user that never serialises a token (docs/conventions.md C12). */
 class UserCredential implements TokenCredential {
   readonly #get: () => Promise<AccessToken>;
   readonly #user: string;

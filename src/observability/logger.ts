@@ -1,7 +1,7 @@
 import { randomBytes, createHash } from 'node:crypto';
 
 /**
- * Structured one-line JSON logging with redaction on by default (conventions.md C12, reliability-plan §2.10).
+ * Structured one-line JSON logging with redaction on by default (docs/conventions.md C12, docs/reliability.md §2.10).
  *
  * - Keys that name secrets or private content (tokens, passwords, consent links, user text, tool arguments)
  *   are replaced by `[redacted]` whatever their value.

@@ -3,7 +3,7 @@ import { StoreConflictError } from '../storage/store';
 import { dedupeKey } from './keys';
 
 /**
- * Inbound de-duplication by (conversation id, activity id) (reliability-plan §2.4, DUP-01/02, DUR-03).
+ * Inbound de-duplication by (conversation id, activity id) (docs/reliability.md §2.4, DUP-01/02, DUR-03).
  * Teams re-sends requests that take more than ~15 s; the platform does not dedupe. A bounded in-process LRU
  * answers repeats cheaply; the durable record (create-only write) makes the claim hold across instances and
  * restarts. A duplicate invoke gets the stored answer of the first one. Messages take the in-memory claim in

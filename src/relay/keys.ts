@@ -4,7 +4,7 @@ import type { Actor, ConversationInfo } from './model';
 /**
  * Storage keys. A Foundry thread is per Teams conversation in 1:1 chats, and per (conversation, user) in
  * group chats and channels and whenever Foundry is called as the user, so two people never continue each
- * other's turns (design.md "State"). Keys hash the Teams ids: they are long and full of `:;@`.
+ * other's turns (docs/architecture.md "State"). Keys hash the Teams ids: they are long and full of `:;@`.
  */
 export function threadKey(conv: ConversationInfo, user: Actor, identityMode: 'app' | 'user'): string {
   const perUser = conv.scope !== 'personal' || identityMode === 'user';

@@ -30,7 +30,7 @@ export interface ConversationInfo {
  */
 export type ConversationRef = Record<string, unknown>;
 
-/** The durable state of one Foundry thread (design.md "State"). Key: see `threadKey`. */
+/** The durable state of one Foundry thread (docs/architecture.md "State"). Key: see `threadKey`. */
 export interface ThreadState {
   v: 1;
   lastResponseId?: string;
@@ -60,7 +60,7 @@ export interface ApprovalItem {
 }
 
 /**
- * One agent response's approval requests. State machine (reliability-plan §2.4):
+ * One agent response's approval requests. State machine (docs/reliability.md §2.4):
  * pending → submitting → submitted | failed; pending → superseded | expired | cancelled.
  */
 export interface ApprovalBatch {
@@ -100,7 +100,7 @@ export interface ConsentRecord {
   shared: boolean;
   /**
    * The user's message, kept only while the consent is pending and only in previous_response mode,
-   * because Foundry needs it re-sent after sign-in (foundry-protocol.md §6.2). Deleted with the record.
+   * because Foundry needs it re-sent after sign-in (docs/foundry-wire.md §6.2). Deleted with the record.
    */
   pendingText?: string;
   /**

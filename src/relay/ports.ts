@@ -3,7 +3,7 @@ import type { BotErrorCode } from '../errors';
 import type { Actor, ConversationInfo, ConversationRef, FinalAnswer } from './model';
 import type { CardView } from './views';
 
-/** How an answer stream ended (conventions.md C10). */
+/** How an answer stream ended (docs/conventions.md C10). */
 export type StreamOutcome = 'completed' | 'user_cancelled' | 'fell_back_to_message' | 'timed_out' | 'failed';
 
 /**

@@ -20,7 +20,7 @@ import { storageErrorOf as storageError, storageUnavailable, unavailableReason }
  * (`timeoutMs`) enforced with an `AbortSignal`, and the SDK's retries are sized to fit inside it; a call that
  * misses it, cannot connect, or gets 5xx / 503 / 429 / 401 / 403 throws `BotError('STORAGE_UNAVAILABLE')`
  * (unavailable.ts). A container deleted under the bot is recreated (once at a time) and the call retried once.
- * Errors are classified by HTTP status and the service's error code, never by message text (conventions.md C4).
+ * Errors are classified by HTTP status and the service's error code, never by message text (docs/conventions.md C4).
  */
 interface CommonOptions {
   container: string;

@@ -1,7 +1,7 @@
 import { BotError, isBotError } from '../errors';
 
 /**
- * The storage boundary's error mapping (conventions.md C4): anything that means "the state store cannot be
+ * The storage boundary's error mapping (docs/conventions.md C4): anything that means "the state store cannot be
  * used right now" becomes `BotError('STORAGE_UNAVAILABLE')`, whose user text says so. Lost races stay
  * `StoreConflictError` (store.ts); programming errors (a value that is not JSON, a corrupt record) are not
  * mapped. Classified by HTTP status, the SDK's error code and our own deadline, never by message text.

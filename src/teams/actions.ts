@@ -2,8 +2,8 @@ import { z } from 'zod';
 import type { CardAction } from '../relay/api';
 
 /**
- * Card data is echoed back by the client and is not integrity-protected (reliability-plan §2.3), so every
- * click is parsed strictly (conventions.md C6): opaque 128-bit hex ids only, known verbs only, no extra
+ * Card data is echoed back by the client and is not integrity-protected (docs/reliability.md §2.3), so every
+ * click is parsed strictly (docs/conventions.md C6): opaque 128-bit hex ids only, known verbs only, no extra
  * fields. Anything else is rejected before the relay sees it.
  */
 const hex32 = z.string().regex(/^[0-9a-f]{32}$/);

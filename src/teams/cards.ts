@@ -13,7 +13,7 @@ import noticeTemplate from './templates/notice.json';
 
 /**
  * Renders the relay's card views into Adaptive Cards (templates/*.json + adaptivecards-templating), as pure
- * functions (conventions.md C7):
+ * functions (docs/conventions.md C7):
  * - version 1.5, every `Action.Execute` carries an `Action.Submit` fallback for older clients (Universal
  *   Actions "Backward compatibility"); the Submit data keeps the verb so the bot treats both alike (CARD-07);
  * - group chats and channels get `refresh.userIds` so Teams refreshes the requester into the actionable view
@@ -23,7 +23,7 @@ import noticeTemplate from './templates/notice.json';
  *   are no markdown escapes for Teams mobile to show as literal backslashes (docs/real-services.md, Teams);
  * - buttons sit in `ActionSet`s in the body, and Approve / Deny carry a `tooltip` naming the tool (screen
  *   readers);
- * - a size guard keeps every card far below Teams' ~80 KB message guidance (reliability-plan §2.7).
+ * - a size guard keeps every card far below Teams' ~80 KB message guidance (docs/reliability.md §2.7).
  */
 export type AdaptiveCardJson = Record<string, unknown> & { type: 'AdaptiveCard'; version: string };
 

@@ -6,9 +6,9 @@ import { classifyConnectorError } from './connector-errors';
  * botbuilder's ConnectorClient runs on @azure/core-client, whose default pipeline has a retry policy (3 retries:
  * 429/503 after Retry-After, and 408/5xx/transport errors with exponential backoff, for every method). Measured
  * against the fake connector: a 500 or 502 on a message POST was re-sent ~0.8 s later, which can post the same
- * message twice (Bot Connector creates are not idempotent, reliability-plan §2.4/§2.5), and a 429 was retried by
+ * message twice (Bot Connector creates are not idempotent, docs/reliability.md §2.4/§2.5), and a 429 was retried by
  * the pipeline *and* by our code (nested retries). So the pipeline's Retry phase is removed from the turn's
- * connector client, and `withConnectorRetry` is the one retry policy for Bot Connector calls (conventions.md C11).
+ * connector client, and `withConnectorRetry` is the one retry policy for Bot Connector calls (docs/conventions.md C11).
  */
 export function disablePipelineRetries(ctx: TurnContext): void {
   const key = (ctx.adapter as { ConnectorClientKey?: symbol } | undefined)?.ConnectorClientKey;
@@ -24,7 +24,7 @@ const BACKOFF_BASE_MS = 250;
 const MAX_HINT_MS = 60_000;
 
 /**
- * Retries a Bot Connector call (reliability-plan §2.5, RES-07):
+ * Retries a Bot Connector call (docs/reliability.md §2.5, RES-07):
  * - 429 (the request was refused, so nothing was created): after `Retry-After` (capped at 60 s; 1 s if absent);
  * - 412 / 502 / 504: only for `update` (PUT of an existing activity is idempotent), jittered exponential backoff;
  * - a connection that was refused (nothing sent): once;

@@ -17,7 +17,7 @@ import type { TeamsTransport } from './transport';
  * The Teams edge: a teams-ai Application routes each authenticated activity to its handler in routes/
  * (messages, invokes → card actions / feedback / sign-in, install → welcome), after the tenant gate. It only
  * translates activities into relay calls and relay answers into activities; no turn logic lives here
- * (design.md).
+ * (docs/architecture.md).
  */
 export interface TeamsEdgeOptions {
   /** Built first (transport.ts): the relay was given its proactive runner. */

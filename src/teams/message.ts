@@ -4,7 +4,7 @@ import type { FinalAnswer } from '../relay/model';
 /**
  * Builds the final Teams message(s) of an answer: Teams citations from Foundry annotations, the
  * AI-generated label, feedback buttons, and splitting when the text is too large for one message
- * (Teams' 80 KB guidance, measured as UTF-16; reliability-plan §2.7, STR-06).
+ * (Teams' 80 KB guidance, measured as UTF-16; docs/reliability.md §2.7, STR-06).
  */
 
 /**

@@ -1,5 +1,5 @@
 /**
- * Outbound host allow-list (reliability-plan §2.1 "Outbound SSRF"): the activity's `serviceUrl` decides
+ * Outbound host allow-list (docs/reliability.md §2.1 "Outbound SSRF"): the activity's `serviceUrl` decides
  * where the bot sends replies and its token, so it must be a Bot Framework / Teams host (plus loopback in
  * development). Hosts match exactly or as dot-bounded subdomains.
  */

@@ -1,6 +1,6 @@
 /**
  * Paces sends per conversation under Teams' per-bot-per-thread limits (msteams-docs rate-limit.md: 7 per 1 s,
- * 8 per 2 s, 60 per 30 s; reliability-plan §2.5, RES-08) with sliding windows set one below each limit.
+ * 8 per 2 s, 60 per 30 s; docs/reliability.md §2.5, RES-08) with sliding windows set one below each limit.
  * A fixed token bucket (one send per 500 ms) would be simpler but caps every conversation at about one answer
  * per second, since an answer costs a typing indicator plus a message (measured with `npm run bench:reliability`).
  * Best-effort sends (typing indicators) are skipped rather than delayed when a window is full.

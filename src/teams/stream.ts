@@ -74,7 +74,7 @@ interface Part {
 }
 
 /**
- * The Teams answer sink (conventions.md C10, reliability.md §2.6, STR-03…06, docs/real-services.md Teams):
+ * The Teams answer sink (docs/conventions.md C10, reliability.md §2.6, STR-03…06, docs/real-services.md Teams):
  * - 1:1: an informative update first, then text chunks at least `minGapMs` apart (deltas coalesced, the
  *   cumulative text each time, `streamSequence` 1, 2, 3…), one request in flight, then a final message
  *   (`streamType: final`, no sequence) with citations, the AI label and feedback buttons;

@@ -7,7 +7,7 @@ import { startAzurite, type AzuriteHandle } from '../support/fakes/azurite';
 
 /**
  * One contract for every StateStore: the memory store is the reference semantics, the blob store must match it
- * against a real Azurite (reliability-plan DUR-01/DUR-02 rely on these guarantees).
+ * against a real Azurite (docs/reliability.md DUR-01/DUR-02 rely on these guarantees).
  */
 let azurite: AzuriteHandle;
 let containerSeq = 0;

@@ -21,7 +21,7 @@ import {
 } from './bot-process';
 
 /**
- * DUR-01..03 and SHUT-01 (reliability-plan §2.4, §4) with real bot processes (`node dist/src/index.js`) on
+ * DUR-01..03 and SHUT-01 (docs/reliability.md §2.4, §2.12) with real bot processes (`node dist/src/index.js`) on
  * Azurite blob storage. The emulator and the fake Bot Connector run in this jest worker. Figures (recovery
  * time, records left, race outcomes) are printed with the `[durable]` prefix for the issue note.
  */

@@ -19,7 +19,7 @@ import {
 
 /**
  * The group chat "Ada and Ben": the bot answers @mentions only, and only the requester (Ada) can decide her
- * approval. Ben's click goes through the Playground's invoke endpoint with his id (playground.md §2 recipe A):
+ * approval. Ben's click goes through the Playground's invoke endpoint with his id (docs/playground-notes.md §2 recipe A):
  * the Playground cannot switch the UI user, but invokes honour `from.id`.
  */
 jest.setTimeout(90_000);

@@ -13,7 +13,7 @@ import { DEMO_PROMPTS, startDev, type DevStack, type PlaygroundConfig } from '..
  * test-results/e2e/logs/<name>), driven through the Playground UI in Chromium via playwright-core (which
  * Chromium: browser.ts).
  * One stack per test file: the Playground buffers WebSocket pushes for the next client, so sharing one
- * across files would leak messages between them (playground.md "Other findings").
+ * across files would leak messages between them (docs/playground-notes.md "Other findings").
  */
 
 export const ROOT = resolve(__dirname, '..', '..');
@@ -120,7 +120,7 @@ export async function startLocalProduct(name: string): Promise<LocalProduct> {
   };
 }
 
-/** A WebSocket push to the Playground UI (playground.md §2 "Internal endpoints"). */
+/** A WebSocket push to the Playground UI (docs/playground-notes.md §2 "Internal endpoints"). */
 export interface PushFrame {
   /** createMessage | updateMessage | typing */
   action: string;
@@ -213,7 +213,7 @@ export async function send(page: Page, text: string): Promise<void> {
   await page.keyboard.press('Enter');
 }
 
-/** Group chats and channels: @mention the bot by picking it from the typeahead menu (playground.md §3). */
+/** Group chats and channels: @mention the bot by picking it from the typeahead menu (docs/playground-notes.md §3). */
 export async function sendWithMention(page: Page, botName: string, text: string): Promise<void> {
   await page.locator('[data-lexical-editor="true"]').click();
   await page.keyboard.type(`@${botName.slice(0, 4)}`);

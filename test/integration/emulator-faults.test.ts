@@ -12,7 +12,7 @@ import {
   useEmulator,
 } from './emulator-helpers';
 
-// foundry-protocol.md §7.3 / §8.5: fault injection through the control endpoint and scenario rules.
+// docs/foundry-wire.md §7.3 / §8.5: fault injection through the control endpoint and scenario rules.
 
 const emu = useEmulator();
 

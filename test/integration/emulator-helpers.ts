@@ -77,7 +77,7 @@ export function openaiFor(emu: RunningEmulator, oid: string, opts: { maxRetries?
   });
 }
 
-/** Foundry request bodies: openai's TS types lack agent_reference (foundry-protocol.md §1.4). */
+/** Foundry request bodies: openai's TS types lack agent_reference (docs/foundry-wire.md §1.4). */
 export type FoundryStreaming = OpenAI.Responses.ResponseCreateParamsStreaming & {
   agent_reference: typeof AGENT;
 };

@@ -6,7 +6,7 @@ import { startEmulator, type RunningEmulator } from '../../emulator/server';
 import { getLog, reset, setFaults } from '../../emulator/test-client';
 import { AGENT, ALICE, type FoundryNonStreaming } from './emulator-helpers';
 
-// foundry-protocol.md §1.3 and the emulator's identity endpoints: App Service managed identity
+// docs/foundry-wire.md §1.3 and the emulator's identity endpoints: App Service managed identity
 // (IDENTITY_ENDPOINT / IDENTITY_HEADER, api-version 2019-08-01), JWKS and OpenID configuration.
 
 let emu: RunningEmulator;

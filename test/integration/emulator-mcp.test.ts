@@ -24,7 +24,7 @@ import {
   useEmulator,
 } from './emulator-helpers';
 
-// foundry-protocol.md §6.2 (consent), §6.3 (approval), §8.4 (turn algorithm), §11 (alternatives).
+// docs/foundry-wire.md §6.2 (consent), §6.3 (approval), §8.4 (turn algorithm), §11 (alternatives).
 
 const emu = useEmulator();
 

@@ -16,7 +16,7 @@ import { defaultScenarioPath, loadScenarioFile, parseScenario, ScenarioError } f
 import { grantConsent, loadScenario, postResponse } from '../../emulator/test-client';
 import { AGENT, ALICE, outputOfType, streamTurn, terminal, useEmulator } from './emulator-helpers';
 
-// Scenario format (foundry-protocol.md §8.3), its validation, and the CLI entry.
+// Scenario format (docs/foundry-wire.md §8.3), its validation, and the CLI entry.
 
 const ROOT = resolve(__dirname, '..', '..');
 

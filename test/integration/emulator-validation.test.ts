@@ -20,7 +20,7 @@ import {
   type FoundryNonStreaming,
 } from './emulator-helpers';
 
-// foundry-protocol.md §7.1, §7.2, §8.2: every rejection with its status and exact body; §1.3 token checks.
+// docs/foundry-wire.md §7.1, §7.2, §8.2: every rejection with its status and exact body; §1.3 token checks.
 
 let emu: RunningEmulator;
 let other: RunningEmulator;

@@ -16,7 +16,7 @@ import {
   useEmulator,
 } from './emulator-helpers';
 
-// foundry-protocol.md §1.2, §3, §5, §6.1, §8.1: the emulator's wire surface, over real HTTP.
+// docs/foundry-wire.md §1.2, §3, §5, §6.1, §8.1: the emulator's wire surface, over real HTTP.
 
 const emu = useEmulator();
 

@@ -9,7 +9,7 @@ import { createLogger } from '../../src/observability/logger';
 import { encodeSse } from '../support/fakes/sse';
 
 /**
- * reliability-plan RES-01..RES-05 and STR-01/STR-02 on the Foundry side: the real client (one `openai`
+ * docs/reliability.md RES-01..RES-05 and STR-01/STR-02 on the Foundry side: the real client (one `openai`
  * client, its own retries and timeout) against a tiny scripted HTTP server on 127.0.0.1:0.
  */
 

@@ -11,7 +11,7 @@ import { createLogger } from '../../src/observability/logger';
 import type { Config } from '../../src/config/config';
 
 /**
- * The Foundry client against the emulator over real HTTP (foundry-protocol.md §6, §7.2, §11): the bot's
+ * The Foundry client against the emulator over real HTTP (docs/foundry-wire.md §6, §7.2, §11): the bot's
  * identity through the REAL ManagedIdentityCredential (App Service style IDENTITY_ENDPOINT/IDENTITY_HEADER
  * pointed at the emulator), per-user identities through tokens the emulator issues.
  */

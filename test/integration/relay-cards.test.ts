@@ -28,7 +28,7 @@ import {
 } from '../support/harness';
 
 /**
- * Card security and reliability over real HTTP (reliability-plan §2.3, §2.4, §2.9: CARD-01…08, CONS-01/02,
+ * Card security and reliability over real HTTP (docs/reliability.md §2.3, §2.4, §2.9: CARD-01…08, CONS-01/02,
  * DUP-01). The bot runs with a controllable clock (startBot `clock` override), so replays "16 s later" and
  * expiry after 15 minutes need no real waiting.
  */

@@ -19,7 +19,7 @@ import {
 } from '../support/harness';
 
 /**
- * Streaming and Bot Connector resilience over real HTTP (reliability-plan §2.5–2.7: STR-01…06, RES-07, RES-08).
+ * Streaming and Bot Connector resilience over real HTTP (docs/reliability.md §2.5–2.7: STR-01…06, RES-07, RES-08).
  * The Foundry idle timeout is 1 s here so the stall case (STR-02) stays short.
  */
 let h: Harness;

@@ -10,7 +10,7 @@ import { startFakeBotConnector, type FakeBotConnector } from '../support/fakes/f
 import { rawPost, startAuthHarness, type AuthHarness } from './auth-harness';
 
 /**
- * AUTH-01..07 and the outbound host allow-list (reliability-plan §2.1, §2.2, §2.12) against the bot in
+ * AUTH-01..07 and the outbound host allow-list (docs/reliability.md §2.1, §2.2, §2.12) against the bot in
  * authenticated mode: real botbuilder token validation against a local issuer with real RS256 keys.
  * Every refusal must be a 401 with no error text, and reach neither the turn logic nor Foundry.
  */

@@ -12,7 +12,7 @@ import {
 import { startAuthHarness, type AuthHarness } from './auth-harness';
 
 /**
- * FUZZ-01 (reliability-plan §2.12): ≥ 500 generated hostile requests against the running bot (authenticated
+ * FUZZ-01 (docs/reliability.md §2.12): ≥ 500 generated hostile requests against the running bot (authenticated
  * mode, real HTTP). Every one must get a 4xx (413 above 256 KB), never a 5xx; no unhandled rejection; the
  * process stays alive and serves a good request afterwards; RSS returns to within 20 MB after a GC.
  *

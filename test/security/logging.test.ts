@@ -14,7 +14,7 @@ import { actionOf, BOT_OID, cardOf, openUrlOf } from '../support/harness';
 import { startAuthHarness, type AuthHarness } from './auth-harness';
 
 /**
- * LOG-01..03 (reliability-plan §2.10, conventions C12). Canary secrets go through the message, consent and
+ * LOG-01..03 (docs/reliability.md §2.10, docs/conventions.md C12). Canary secrets go through the message, consent and
  * approval paths; every log sink is captured (the bot's logger, process stdout/stderr writes and console.*
  * calls, which is where botbuilder prints) together with every activity sent to Teams.
  */

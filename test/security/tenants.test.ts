@@ -2,7 +2,7 @@ import { adaptiveCardActionInvoke, messageActivity, type InboundActivity } from 
 import { startAuthHarness, type AuthHarness } from './auth-harness';
 
 /**
- * AUTH-07 (reliability-plan §2.2): with ALLOWED_TENANTS, an authenticated activity from another tenant, or with
+ * AUTH-07 (docs/reliability.md §2.2): with ALLOWED_TENANTS, an authenticated activity from another tenant, or with
  * no tenant at all, is refused right after authentication and fails closed: invoke → HTTP 200 with
  * `statusCode: 403`; message → HTTP 200, no turn, 0 Foundry calls; the rejection counter goes up.
  */

@@ -1,6 +1,6 @@
 import { ExecuteInvokeValue, parseCardAction } from '../../src/teams/actions';
 
-/** parseCardAction: card data is untrusted (reliability-plan §2.3, CARD-04); only exact shapes pass. */
+/** parseCardAction: card data is untrusted (docs/reliability.md §2.3, CARD-04); only exact shapes pass. */
 const B = 'a'.repeat(32);
 const A = 'b'.repeat(32);
 

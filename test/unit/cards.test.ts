@@ -12,7 +12,7 @@ import {
 /**
  * Every card view rendered, parsed by the Adaptive Cards library (no unknown types, no parse or validation
  * errors), checked for the Action.Submit fallback on every Action.Execute and the size budget, and snapshot-tested
- * with a fixed time formatter (conventions.md C7).
+ * with a fixed time formatter (docs/conventions.md C7).
  */
 const formatTime = (ms: number): string => `T+${ms}`;
 const ADA = { id: '29:ada', aadObjectId: 'aaaaaaaa-0000-0000-0000-000000000001', name: 'Ada Lovelace' };

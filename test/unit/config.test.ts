@@ -8,7 +8,7 @@ import type { BotError } from '../../src/errors';
 import { isBotError } from '../../src/errors';
 
 /**
- * loadConfig (conventions.md C8): every key's validation, the defaults, the production refusals, and messages
+ * loadConfig (docs/conventions.md C8): every key's validation, the defaults, the production refusals, and messages
  * that name keys and never values (each bad value below carries a canary that must not appear).
  */
 const CANARY = 'CANARYcfg91';

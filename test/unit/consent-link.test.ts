@@ -1,6 +1,6 @@
 import { checkConsentLink } from '../../src/relay/consent/link';
 
-/** CONS-01: the consent-link policy (reliability-plan §2.9) against a table of links; must match 100 %. */
+/** CONS-01: the consent-link policy (docs/reliability.md §2.9) against a table of links; must match 100 %. */
 const ALLOWED = ['consent.azure-apihub.net', 'consent.azure-apim.net', '127.0.0.1:7071'];
 
 type Row = [name: string, link: string, ok: boolean, reason: string | null];

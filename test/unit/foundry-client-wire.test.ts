@@ -8,7 +8,7 @@ import { createLogger } from '../../src/observability/logger';
 import { encodeSse, parseSseFixture, readFixture, sseResponse } from '../support/fakes/sse';
 
 /**
- * What the client puts on the wire (foundry-protocol.md §1.5, §2), captured through the `fetch` seam: an
+ * What the client puts on the wire (docs/foundry-wire.md §1.5, §2), captured through the `fetch` seam: an
  * injected fetch records each request and answers with a canned SSE stream.
  */
 

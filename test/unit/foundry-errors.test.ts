@@ -12,7 +12,7 @@ import type { AgentEvent } from '../../src/foundry/types';
 import { createLogger } from '../../src/observability/logger';
 import { encodeSse, sseResponse } from '../support/fakes/sse';
 
-/** Error mapping at the Foundry boundary (conventions.md C4), with real openai / @azure/identity instances. */
+/** Error mapping at the Foundry boundary (docs/conventions.md C4), with real openai / @azure/identity instances. */
 
 const SECRET_TEXT = 'internal detail CANARY-7f3a';
 

@@ -6,7 +6,7 @@ import { createLogger } from '../../src/observability/logger';
 import { iterate, parseSseFixture, readFixture } from '../support/fakes/sse';
 
 /**
- * The stream parser against the wire examples of foundry-protocol.md §6 (fixtures kept verbatim) and every
+ * The stream parser against the wire examples of docs/foundry-wire.md §6 (fixtures kept verbatim) and every
  * alternative listed in §11 items 1–5.
  */
 

@@ -4,7 +4,7 @@ import { EventEnvelope, TextDelta } from '../../src/foundry/wire-schemas';
 
 /**
  * The hand-written checks of the streaming hot path (issue 15) accept exactly what the zod schemas accept
- * (conventions.md C6): property tests over arbitrary JSON-like values and near-miss events.
+ * (docs/conventions.md C6): property tests over arbitrary JSON-like values and near-miss events.
  */
 const nearMiss = fc.record(
   {

@@ -104,7 +104,7 @@ describe('final message parts', () => {
 });
 
 describe('final message size (STR-06)', () => {
-  /** Teams' guidance: the message itself within 80 KB, measured as UTF-16 (reliability-plan §2.7). */
+  /** Teams' guidance: the message itself within 80 KB, measured as UTF-16 (docs/reliability.md §2.7). */
   const TEAMS_MESSAGE_LIMIT_BYTES = 80_000;
 
   it('a 150 KB answer goes out as several messages, each activity under 80 KB as serialised', async () => {

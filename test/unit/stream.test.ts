@@ -2,7 +2,7 @@ import { createLogger } from '../../src/observability/logger';
 import { TeamsAnswerStream } from '../../src/teams/stream';
 
 /**
- * TeamsAnswerStream with a fake `send` and jest's fake clock (STR-03…05, reliability-plan §2.6): what Teams would
+ * TeamsAnswerStream with a fake `send` and jest's fake clock (STR-03…05, docs/reliability.md §2.6): what Teams would
  * receive, and when.
  */
 interface Sent {

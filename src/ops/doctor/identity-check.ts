@@ -7,7 +7,7 @@ import { fail, pass, tokenIdentity, warn, type Finding, type TokenIdentity } fro
 /**
  * Check 2: a Foundry token for `https://ai.azure.com/.default` with the configured credential
  * (FOUNDRY_CREDENTIAL), naming the credential that answered and, on failure, the cause and the role needed.
- * Errors are classified by class name, HTTP status and Entra error code (conventions.md C4), never by text.
+ * Errors are classified by class name, HTTP status and Entra error code (docs/conventions.md C4), never by text.
  */
 
 const CHECK = 'foundry-token';

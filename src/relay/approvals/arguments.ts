@@ -1,6 +1,6 @@
 /**
  * Turns MCP tool arguments into readable key/value lines for an approval card (long values cut) and a capped
- * pretty JSON for "Show details". Keeps cards well under Teams' size guidance (reliability-plan §2.7).
+ * pretty JSON for "Show details". Keeps cards well under Teams' size guidance (docs/reliability.md §2.7).
  */
 const MAX_LINES = 12;
 const MAX_VALUE = 200;

@@ -1,5 +1,5 @@
 /**
- * Validates a consent link before any user sees it (reliability-plan §2.9, OWASP unvalidated redirects).
+ * Validates a consent link before any user sees it (docs/reliability.md §2.9, OWASP unvalidated redirects).
  * Only https, no credentials, no whitespace/control characters, ≤ 2048 chars, and a host equal to an
  * allow-listed host or a dot-bounded subdomain of one. Non-ASCII (IDN) hosts are accepted only when
  * allow-listed exactly in their punycode form. Loopback `http://` links are accepted only when the allow-list

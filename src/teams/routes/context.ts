@@ -8,7 +8,7 @@ import type { SsoEdgeOptions } from '../sso';
 
 /**
  * What every route handler gets (edge.ts builds it once). Route handlers only translate: an activity into a
- * relay call, the relay's answer into activities. No turn logic lives in src/teams (design.md).
+ * relay call, the relay's answer into activities. No turn logic lives in src/teams (docs/architecture.md).
  */
 export interface RouteDeps {
   relay: RelayApi;

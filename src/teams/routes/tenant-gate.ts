@@ -5,7 +5,7 @@ import { tenantConflict, tenantOf } from '../activity-facts';
 import { invokeError, sendInvokeResponse } from '../invoke-response';
 
 /**
- * The tenant allow-list, run before every route right after authentication (reliability-plan §2.2, AUTH-07):
+ * The tenant allow-list, run before every route right after authentication (docs/reliability.md §2.2, AUTH-07):
  * fails closed. An empty list allows every tenant; an activity naming two tenants is always refused.
  */
 export interface TenantGate {

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 
 /**
  * Builders for inbound Teams activities as Bot Framework JSON (what Teams POSTs to /api/messages), shaped after
- * what the M365 Agents Playground and Teams send (playground.md §1, §3, §4): channelId `msteams`, a `29:` user MRI
+ * what the M365 Agents Playground and Teams send (docs/playground-notes.md §1, §3, §4): channelId `msteams`, a `29:` user MRI
  * with `aadObjectId`, a `28:` bot, the tenant in both `conversation.tenantId` and `channelData.tenant.id`, and a
  * unique activity id per call.
  */

@@ -7,7 +7,7 @@ import type { AddressInfo } from 'node:net';
  * (CloudAdapter) and assert what reached "Teams": every request is recorded with a timestamp, and responses can
  * be scripted (throttling, stream cancellation, size limits, latency, hangs).
  *
- * Streaming follows what Teams and the M365 Agents Playground do (playground.md §5; msteams-docs streaming-ux.md):
+ * Streaming follows what Teams and the M365 Agents Playground do (docs/playground-notes.md §5; msteams-docs streaming-ux.md):
  * the first `typing` with streamType `informative` (or the first `streaming` without a streamId) gets
  * **201 {id: streamId}**, later chunks with that streamId get **202**, the `message` with streamType `final` gets
  * **202** (`{id: streamId}`). Stream fields are read from the `streaminfo` entity and, because botbuilder 4.23.3's
@@ -102,7 +102,7 @@ export interface ScriptRule {
   respond: ScriptResponse;
 }
 
-/** Ready-made error answers seen from Teams / Bot Connector (reliability-plan §2.5, §2.6; playground.md §5). */
+/** Ready-made error answers seen from Teams / Bot Connector (docs/reliability.md §2.5, §2.6; docs/playground-notes.md §5). */
 export const ConnectorErrors = {
   throttled: (retryAfterSec = 2): ScriptResponse => ({
     status: 429,

@@ -3,7 +3,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 
 /**
- * A fake Bot Framework token service with real crypto (reliability-plan §2.11 "real crypto against a fake JWKS",
+ * A fake Bot Framework token service with real crypto (docs/reliability.md §2.11 "real crypto against a fake JWKS",
  * the botbuilder-js `jwt.stub()` pattern, without nock): RSA-2048 keys from node:crypto, RS256 signatures computed
  * here, and an OpenID document + JWKS served over loopback HTTP so botbuilder's `OpenIdMetadata` (node-fetch)
  * really downloads and verifies them.

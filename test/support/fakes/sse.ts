@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 /**
- * Test helpers for Server-Sent Events: read the wire examples of foundry-protocol.md (kept verbatim in
+ * Test helpers for Server-Sent Events: read the wire examples of docs/foundry-wire.md (kept verbatim in
  * test/fixtures/foundry/*.sse) into event objects, and encode event objects back into real SSE wire text.
  *
  * The protocol document writes one event per `data:` line (§6 "Example SSE frames below show `data:` only; a
