@@ -76,7 +76,10 @@ test('one trace per turn: teams.activity → relay.turn → foundry.response (re
   const sends = byName('teams.send');
   expect(sends.length).toBeGreaterThan(0);
   expect(sends.every((s) => parentOf(s) === turn?.spanContext().spanId)).toBe(true);
-  expect(sends.map((s) => s.attributes['teams.send.kind'])).toContain('final');
+  // The answer: the stream's final, or one regular message when it was complete before the held first update.
+  expect(sends.some((s) => ['final', 'message'].includes(String(s.attributes['teams.send.kind'])))).toBe(
+    true,
+  );
   expect(sends.every((s) => s.attributes['teams.send.status'] === 'ok')).toBe(true);
 });
 
