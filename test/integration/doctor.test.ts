@@ -8,28 +8,13 @@
 import { AuthenticationError } from '@azure/identity';
 import { main } from '../../scripts/doctor';
 import { BOT_MANAGED_IDENTITY_OID } from '../../emulator/identity';
-import { startEmulator, type RunningEmulator } from '../../emulator/server';
+import type { RunningEmulator } from '../../emulator/server';
+import { useManagedIdentityEmulator } from '../support/managed-identity-emulator';
 import { loadScenario, reset, setCauses } from '../../emulator/test-client';
 import { loadDefaultScenario } from '../../emulator/scenario';
 
-const ENV_KEYS = ['IDENTITY_ENDPOINT', 'IDENTITY_HEADER', 'MSI_ENDPOINT', 'MSI_SECRET', 'AZURE_CLIENT_ID'];
-const saved = Object.fromEntries(ENV_KEYS.map((k) => [k, process.env[k]]));
-
 let emu: RunningEmulator;
-beforeAll(async () => {
-  emu = await startEmulator({});
-  for (const k of ENV_KEYS) delete process.env[k];
-  process.env['IDENTITY_ENDPOINT'] = emu.identityEndpoint;
-  process.env['IDENTITY_HEADER'] = emu.identityHeader;
-});
-afterAll(async () => {
-  for (const k of ENV_KEYS) {
-    delete process.env[k];
-    const v = saved[k];
-    if (v !== undefined) process.env[k] = v;
-  }
-  await emu.close();
-});
+useManagedIdentityEmulator((e) => (emu = e));
 beforeEach(() => reset(emu.url));
 
 /** The bot's settings as scripts/dev.ts starts it (app mode, managed identity, memory storage, no BOT_ID). */

@@ -1,5 +1,6 @@
 import { BOT_MANAGED_IDENTITY_OID, derivedGuid } from '../../emulator/identity';
-import { startEmulator, type RunningEmulator } from '../../emulator/server';
+import type { RunningEmulator } from '../../emulator/server';
+import { useManagedIdentityEmulator } from '../support/managed-identity-emulator';
 import { getLog, submitConsent } from '../../emulator/test-client';
 import { loadConfig } from '../../src/config/config';
 import { createAppCredential } from '../../src/foundry/credentials';
@@ -16,34 +17,8 @@ import { Chat, consentIdOf, startIdentityStack, toolCalls, type IdentityStack } 
  */
 const ADA = DEFAULT_USER; // the one SHARED_CONSENT_ADMINS entry
 const BEN = SECOND_USER;
-const ENV_KEYS = [
-  'IDENTITY_ENDPOINT',
-  'IDENTITY_HEADER',
-  'MSI_ENDPOINT',
-  'MSI_SECRET',
-  'IMDS_ENDPOINT',
-  'AZURE_CLIENT_ID',
-  'AZURE_TENANT_ID',
-  'AZURE_CLIENT_SECRET',
-  'AZURE_FEDERATED_TOKEN_FILE',
-] as const;
-const saved = Object.fromEntries(ENV_KEYS.map((k) => [k, process.env[k]]));
-
 let emu: RunningEmulator;
-beforeAll(async () => {
-  emu = await startEmulator({});
-  for (const k of ENV_KEYS) delete process.env[k];
-  process.env['IDENTITY_ENDPOINT'] = emu.identityEndpoint;
-  process.env['IDENTITY_HEADER'] = emu.identityHeader;
-});
-afterAll(async () => {
-  for (const k of ENV_KEYS) {
-    delete process.env[k];
-    const v = saved[k];
-    if (v !== undefined) process.env[k] = v;
-  }
-  await emu.close();
-});
+useManagedIdentityEmulator((e) => (emu = e));
 
 const appConfig = (env: Record<string, string> = {}) =>
   loadConfig({
