@@ -1,9 +1,5 @@
-import {
-  configSecrets,
-  DEFAULT_CONSENT_LINK_HOSTS,
-  DEFAULT_OUTBOUND_HOSTS,
-  loadConfig,
-} from '../../src/config/config';
+import { configSecrets, loadConfig } from '../../src/config/config';
+import { DEFAULT_CONSENT_LINK_HOSTS, DEFAULT_OUTBOUND_HOSTS } from '../../src/config/env-schema';
 import type { BotError } from '../../src/errors';
 import { isBotError } from '../../src/errors';
 
