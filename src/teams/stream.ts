@@ -1,20 +1,11 @@
 import type { Logger } from '../observability/logger';
 import type { FinalAnswer } from '../relay/model';
 import type { AnswerStream, StreamOutcome } from '../relay/ports';
-import { classifyConnectorError, type ConnectorFailure } from './connector-errors';
+import { AnswerDelivery, type Part } from './answer-delivery';
+import { classifyConnectorError } from './connector-errors';
+import { applyCitations, finalText, serialisedBytes, splitText, TEXT_BUDGET_BYTES } from './message';
 import {
-  applyCitations,
-  finalText,
-  MESSAGE_BUDGET_BYTES,
-  serialisedBytes,
-  splitText,
-  TEXT_BUDGET_BYTES,
-  type TeamsCitation,
-} from './message';
-import {
-  answerMessage,
   closeStreamMessage,
-  finalStreamMessage,
   informativeUpdate,
   streamingChunk,
   type OutgoingActivity,
@@ -58,20 +49,8 @@ export interface TeamsStreamOptions {
  */
 type State = 'open' | 'closed' | 'fallback' | 'cancelled' | 'done';
 
-/** Stream refusals after which Teams takes no more requests for that stream. */
-const STREAM_GONE: ReadonlySet<ConnectorFailure['kind']> = new Set([
-  'stream_time_exceeded',
-  'stream_completed',
-  'stream_not_allowed',
-]);
-
 /** The text a stream is closed with at the soft deadline when no answer text came yet. */
 const STILL_WORKING = 'Still working on the answer…';
-
-interface Part {
-  text: string;
-  citations: TeamsCitation[];
-}
 
 /**
  * The Teams answer sink (docs/conventions.md C10, reliability.md §2.6, STR-03…06, docs/real-services.md Teams):
@@ -110,11 +89,13 @@ export class TeamsAnswerStream implements AnswerStream {
   private typingTimer: NodeJS.Timeout | undefined;
   private fellBack = false;
   private timedOut = false;
+  private readonly delivery: AnswerDelivery;
   /** No more chunks (too large, or a chunk failed); the final still closes the stream. */
   private paused = false;
   private deadlinePassed = false;
 
   constructor(private readonly o: TeamsStreamOptions) {
+    this.delivery = new AnswerDelivery(o);
     this.clock = o.clock ?? Date.now;
     this.minGapMs = o.minGapMs ?? 1000;
     this.softDeadlineMs = o.softDeadlineMs ?? 100_000;
@@ -167,7 +148,7 @@ export class TeamsAnswerStream implements AnswerStream {
     for (let i = 0; i < parts.length; i++) {
       const part = parts[i] as Part;
       const how = i === 0 && streamId !== undefined ? first : 'post';
-      const r = await this.deliver(part, how, streamId ?? '');
+      const r = await this.delivery.deliver(part, how, streamId ?? '');
       if (r === 'failed') return 'failed';
       if (r === 'moved' && outcome === 'completed') outcome = 'fell_back_to_message';
     }
@@ -189,78 +170,6 @@ export class TeamsAnswerStream implements AnswerStream {
         await this.o.update(streamId, { type: 'message', text });
     } catch (err) {
       this.o.log.warn('stream.close_failed', { kind: classifyConnectorError(err).kind });
-    }
-  }
-
-  /**
-   * Delivers one part: `final` closes the open stream, `update` replaces the closed stream's message, `post`
-   * sends a new message. A final Teams refuses because the stream is gone moves to `update`, then `post`.
-   */
-  private async deliver(
-    part: Part,
-    how: 'final' | 'update' | 'post',
-    streamId: string,
-  ): Promise<'ok' | 'moved' | 'failed'> {
-    const feedback = this.o.feedback !== false;
-    const plain = (c: TeamsCitation[]): OutgoingActivity => answerMessage(part.text, c, feedback);
-    if (how === 'final') {
-      try {
-        await this.sendMessage((c) => finalStreamMessage(part.text, c, feedback, streamId), part.citations);
-        return 'ok';
-      } catch (err) {
-        const f = classifyConnectorError(err);
-        if (!STREAM_GONE.has(f.kind) && f.kind !== 'stream_too_large') return this.failed(f);
-        this.o.log.warn('stream.final_rejected', { kind: f.kind, status: f.status });
-        if (f.kind === 'stream_time_exceeded') this.timedOut = true;
-        how = 'update';
-      }
-    }
-    if (how === 'update' && this.o.update) {
-      try {
-        await this.o.update(streamId, plain(this.fitting(plain, part.citations)));
-        return 'ok';
-      } catch (err) {
-        this.o.log.warn('stream.update_failed', { kind: classifyConnectorError(err).kind });
-      }
-    }
-    try {
-      await this.sendMessage(plain, part.citations);
-      return how === 'post' ? 'ok' : 'moved';
-    } catch (err) {
-      return this.failed(classifyConnectorError(err));
-    }
-  }
-
-  private failed(f: ConnectorFailure): 'failed' {
-    this.o.log.error('stream.final_failed', { kind: f.kind, status: f.status });
-    return 'failed';
-  }
-
-  /** The citations an activity can carry and stay within Teams' message size (none if they do not fit). */
-  private fitting(
-    build: (c: TeamsCitation[]) => OutgoingActivity,
-    citations: TeamsCitation[],
-  ): TeamsCitation[] {
-    if (citations.length === 0 || serialisedBytes(build(citations)) <= MESSAGE_BUDGET_BYTES) return citations;
-    this.o.log.warn('stream.citations_dropped', { reason: 'size', count: citations.length });
-    return [];
-  }
-
-  /**
-   * Sends a message (one retry after a 429: it was not accepted, so no duplicate). A 400 on a message with
-   * citations (Teams refuses the whole message for one bad citation entity) is sent once more without them.
-   */
-  private async sendMessage(
-    build: (c: TeamsCitation[]) => OutgoingActivity,
-    citations: TeamsCitation[],
-  ): Promise<void> {
-    const cits = this.fitting(build, citations);
-    try {
-      await this.sendWithOneThrottleRetry(build(cits));
-    } catch (err) {
-      if (cits.length === 0 || classifyConnectorError(err).kind !== 'bad_request') throw err;
-      this.o.log.warn('stream.citations_dropped', { reason: 'rejected', count: cits.length });
-      await this.sendWithOneThrottleRetry(build([]));
     }
   }
 
@@ -453,17 +362,5 @@ export class TeamsAnswerStream implements AnswerStream {
   private stopTyping(): void {
     if (this.typingTimer) clearInterval(this.typingTimer);
     this.typingTimer = undefined;
-  }
-
-  private async sendWithOneThrottleRetry(activity: OutgoingActivity): Promise<void> {
-    try {
-      await this.o.send(activity);
-    } catch (err) {
-      const f = classifyConnectorError(err);
-      if (f.kind !== 'throttled') throw err;
-      // A 429 means the message was not accepted: waiting and sending again cannot duplicate it.
-      await new Promise((r) => setTimeout(r, f.retryAfterMs ?? 1000));
-      await this.o.send(activity);
-    }
   }
 }
