@@ -217,8 +217,8 @@ describe.each(PROFILES)('$file', ({ file, env }) => {
     expect(stale).toEqual([]);
   });
 
-  it('writes runtime settings only under keys the bot reads (src/config/config.ts)', () => {
-    const config = read('src', 'config', 'config.ts');
+  it('writes runtime settings only under keys the bot reads (src/config/env-schema.ts)', () => {
+    const config = read('src', 'config', 'env-schema.ts'); // every key the bot reads
     const writers = actions.filter((x) => x.uses === 'file/createOrUpdateEnvironmentFile');
     // In Azure the settings are the web app's (infra/azure.bicep); locally a .localConfigs file.
     expect(writers).toHaveLength(env === 'dev' || env === 'prod' ? 0 : 1);
@@ -513,7 +513,7 @@ describe('infra/', () => {
       FOUNDRY_AUTH: 'foundryAuth',
       BLOB_ACCOUNT_URL: 'storage.properties.primaryEndpoints.blob',
     });
-    const config = read('src', 'config', 'config.ts');
+    const config = read('src', 'config', 'env-schema.ts'); // every key the bot reads
     for (const k of Object.keys(settings).filter((s) => !/^(WEBSITE|SCM)_/.test(s)))
       expect(`${k}: ${config.includes(`${k}:`)}`).toBe(`${k}: true`);
     // Node 20 reached end of life in April 2026: App Service runs Node 22 LTS (the code also runs on 20).
