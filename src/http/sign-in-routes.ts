@@ -93,15 +93,7 @@ export function registerSignInRoutes(server: restify.Server, pages: SignInPages,
     const target = state ? pages.authorizeUrl(state) : undefined;
     if (!target) {
       l.info('signin.page_start_refused', { state: hashId(state) });
-      send(
-        res,
-        400,
-        HTML,
-        page(
-          'Sign-in link expired',
-          'This sign-in link has expired or was already used. Send your message to the bot again to get a new one.',
-        ),
-      );
+      sendExpired(res, 'Send your message to the bot again to get a new one.');
       return next();
     }
     l.info('signin.page_started', { state: hashId(state) });
@@ -133,15 +125,7 @@ export function registerSignInRoutes(server: restify.Server, pages: SignInPages,
     }
     if (!pages.receive(state, code)) {
       l.info('signin.page_end_refused', { state: hashId(state) });
-      send(
-        res,
-        400,
-        HTML,
-        page(
-          'Sign-in link expired',
-          'This sign-in link has expired or was already used. Close this window and send your message again.',
-        ),
-      );
+      sendExpired(res, 'Close this window and send your message again.');
       return next();
     }
     l.info('signin.page_code_received', { state: hashId(state) });
@@ -156,4 +140,14 @@ export function registerSignInRoutes(server: restify.Server, pages: SignInPages,
     );
     return next();
   });
+}
+
+/** A start or end page for a state that expired or was used already: 400 with what to do next. */
+function sendExpired(res: restify.Response, next: string): void {
+  send(
+    res,
+    400,
+    HTML,
+    page('Sign-in link expired', `This sign-in link has expired or was already used. ${next}`),
+  );
 }
